@@ -1,0 +1,46 @@
+"""Meta-learning algorithms behind one interface: a task batch in, a meta-gradient in ``.grad`` out."""
+
+from torch import nn
+
+from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
+from lit_meta.algorithms.maml import MAML, MetaSGD
+from lit_meta.algorithms.reptile import Reptile, add_reptile_gradient_, reptile_step_
+from lit_meta.errors import ConfigError
+
+ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile")
+
+
+def build_algorithm(
+    name: str,
+    learner: nn.Module,
+    loss_fn: LossFunction,
+    inner_lr: float,
+    inner_steps: int,
+    inner_batch_size: int | None = None,
+    seed: int = 0,
+    compile_inner_loop: bool = False,
+) -> MetaAlgorithm:
+    """The algorithm called ``name`` (one of :data:`ALGORITHMS`) around ``learner``."""
+    if name not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm '{name}'; choose one of {', '.join(ALGORITHMS)}")
+    for option, value in (("inner_batch_size", inner_batch_size), ("compile_inner_loop", compile_inner_loop)):
+        if name != "reptile" and value not in (None, False):
+            raise ConfigError(f"{option} applies to reptile only, but the algorithm is '{name}'")
+    if name == "reptile":
+        return Reptile(learner, loss_fn, inner_lr, inner_steps, inner_batch_size, seed, compile_inner_loop)
+    if name == "metasgd":
+        return MetaSGD(learner, loss_fn, inner_lr, inner_steps)
+    return MAML(learner, loss_fn, inner_lr, inner_steps, first_order=name == "fomaml")
+
+
+__all__ = [
+    "ALGORITHMS",
+    "MAML",
+    "MetaAlgorithm",
+    "MetaSGD",
+    "MetaStepOutput",
+    "Reptile",
+    "add_reptile_gradient_",
+    "build_algorithm",
+    "reptile_step_",
+]

@@ -1,0 +1,87 @@
+"""The interface every meta-learning algorithm implements.
+
+A meta-algorithm turns a batch of tasks into a meta-gradient left in the ``.grad`` of its parameters
+(the optimizer that owns those parameters applies it), and adapts its meta-parameters to a new task at
+test time. Nothing here knows about Lightning.
+"""
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lit_meta.errors import require, require_positive
+from lit_meta.tasks import TaskBatch
+
+LossFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class MetaStepOutput:
+    """What one meta-gradient computation observed on the query sets (detached).
+
+    ``query_loss`` is ``[B]``, one post-adaptation loss per task; ``query_output`` is ``[B, Q, ...]``,
+    the adapted model's outputs on the query inputs (for accuracy and other metrics).
+    """
+
+    query_loss: Tensor
+    query_output: Tensor
+
+
+class MetaAlgorithm(nn.Module, ABC):
+    """A learner (the meta-parameters) plus the rule that adapts it to a task and meta-learns it.
+
+    :param learner: the network whose initial weights are meta-learned.
+    :param loss_fn: the task loss, ``loss_fn(prediction, target) -> scalar``.
+    :param inner_lr: step size of the inner (task-adaptation) updates.
+    :param inner_steps: number of inner updates per task during meta-training.
+
+    Subclasses expose the network as ``self.learner``.
+    """
+
+    learner: nn.Module
+
+    def __init__(self, learner: nn.Module, loss_fn: LossFunction, inner_lr: float, inner_steps: int) -> None:
+        super().__init__()
+        require_positive("inner_lr", inner_lr)
+        require_positive("inner_steps", inner_steps)
+        require(isinstance(inner_steps, int), f"inner_steps must be an integer, got {inner_steps!r}")
+        self.loss_fn = loss_fn
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = inner_steps
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The meta-learned initialisation's prediction, before any adaptation."""
+        return self.learner(x)
+
+    @abstractmethod
+    def meta_gradient(self, tasks: TaskBatch) -> MetaStepOutput:
+        """Add the meta-gradient of ``tasks`` to ``.grad`` of this module's parameters."""
+
+    @abstractmethod
+    def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
+        """Yield the learner adapted to one task's support set after 0, 1, ..., ``steps`` inner updates.
+
+        The test-time rule is the one the algorithm trains with (Reptile: plain SGD; MAML: its inner
+        step; Meta-SGD: its learned per-parameter rates), possibly run for more steps than in training.
+        Each yielded module has the learner's structure and may be updated in place by the next step:
+        use it before advancing the iterator.
+        """
+
+    def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> nn.Module:
+        """Return an independent copy of the learner adapted to one task with ``steps`` inner updates.
+
+        This is seed 003's ``reptile_adapt`` generalised: copy the meta-parameters, run the inner rule.
+        """
+        steps = self.inner_steps if steps is None else steps
+        *_, adapted = self.adaptation_trajectory(support_x, support_y, steps)
+        model = copy.deepcopy(self.learner)
+        with torch.no_grad():
+            for target, value in zip(model.parameters(), adapted.parameters(), strict=True):
+                target.copy_(value)
+            for target, value in zip(model.buffers(), adapted.buffers(), strict=True):
+                target.copy_(value)
+        return model.requires_grad_(False)

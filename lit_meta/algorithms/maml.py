@@ -1,0 +1,84 @@
+"""MAML, first-order MAML and Meta-SGD: meta-gradients through the inner updates (learn2learn)."""
+
+from collections.abc import Iterator
+
+import learn2learn as l2l
+import torch
+from torch import Tensor, nn
+
+from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
+from lit_meta.tasks import TaskBatch
+
+
+class _DifferentiableInnerLoop(MetaAlgorithm):
+    """Shared loop of the algorithms whose meta-gradient flows through learn2learn's ``clone``/``adapt``."""
+
+    wrapper: l2l.algorithms.MAML | l2l.algorithms.MetaSGD
+
+    @property
+    def learner(self) -> nn.Module:
+        return self.wrapper.module
+
+    def meta_gradient(self, tasks: TaskBatch) -> MetaStepOutput:
+        losses, outputs = [], []
+        for i in range(len(tasks)):
+            adapted = self.wrapper.clone()
+            for _ in range(self.inner_steps):
+                adapted.adapt(self.loss_fn(adapted(tasks.support_x[i]), tasks.support_y[i]))
+            output = adapted(tasks.query_x[i])
+            loss = self.loss_fn(output, tasks.query_y[i])
+            # One backward per task frees that task's graph at once; the sum is the mean's gradient.
+            (loss / len(tasks)).backward()
+            losses.append(loss.detach())
+            outputs.append(output.detach())
+        return MetaStepOutput(torch.stack(losses), torch.stack(outputs))
+
+    def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
+        adapted = self.wrapper.clone()
+        yield adapted.module
+        for _ in range(steps):
+            # No outer gradient is taken at test time, so the inner gradients need no graph of their own.
+            with torch.enable_grad():
+                adapted.adapt(self.loss_fn(adapted(support_x), support_y), first_order=True)
+            yield adapted.module
+
+
+class MAML(_DifferentiableInnerLoop):
+    """Model-Agnostic Meta-Learning (Finn, Abbeel & Levine, ICML 2017).
+
+    The meta-gradient is ∇θ mean_i L_query_i(θ − α∇θ L_support_i(θ)) through ``inner_steps`` plain
+    gradient steps of size α = ``inner_lr``, second-order terms included; with ``first_order=True``
+    the inner gradients are treated as constants (first-order MAML, same paper, section 5.2).
+    """
+
+    def __init__(
+        self,
+        learner: nn.Module,
+        loss_fn: LossFunction,
+        inner_lr: float,
+        inner_steps: int,
+        first_order: bool = False,
+    ) -> None:
+        super().__init__(learner, loss_fn, inner_lr, inner_steps)
+        self.first_order = first_order
+        self.wrapper = l2l.algorithms.MAML(learner, lr=self.inner_lr, first_order=first_order)
+
+
+class MetaSGD(_DifferentiableInnerLoop):
+    """Meta-SGD (Li, Zhou, Chen & Li, 2017, "Meta-SGD: Learning to Learn Quickly for Few-Shot Learning").
+
+    As MAML, but every parameter has its own inner learning rate, itself meta-learned; the rates start
+    at ``inner_lr`` and are parameters of this module (so the meta-optimizer updates them).
+    """
+
+    def __init__(
+        self,
+        learner: nn.Module,
+        loss_fn: LossFunction,
+        inner_lr: float,
+        inner_steps: int,
+        first_order: bool = False,
+    ) -> None:
+        super().__init__(learner, loss_fn, inner_lr, inner_steps)
+        self.first_order = first_order
+        self.wrapper = l2l.algorithms.MetaSGD(learner, lr=self.inner_lr, first_order=first_order)

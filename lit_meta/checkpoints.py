@@ -1,0 +1,87 @@
+"""Reading checkpoints without executing anything stored in them.
+
+``torch.load(weights_only=True)`` only rebuilds tensors, numbers, strings and containers; a pickle that
+would construct any other object (and so could run code) is refused. Lightning's
+``load_from_checkpoint`` instead imports and calls class paths stored in the file, so lit-meta never
+uses it on a checkpoint it is handed: models are rebuilt from validated hyperparameters.
+"""
+
+import inspect
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from lit_meta.datamodules import SineDataModule
+from lit_meta.errors import ConfigError
+from lit_meta.modules import FewShotModule, MetaLearningModule
+from lit_meta.modules.checkpointing import checkpoint_stamp
+
+MODULES: dict[str, type[MetaLearningModule]] = {"FewShotModule": FewShotModule}
+"""The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
+DATAMODULES: dict[str, type[pl.LightningDataModule]] = {"SineDataModule": SineDataModule}
+INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
+"""Constructor arguments that take objects (not stored): the module's defaults are used instead."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """The contents of the checkpoint at ``path``, loaded on the CPU with ``weights_only=True``.
+
+    Raises :class:`ConfigError` naming the problem if the file is missing, unreadable, or holds
+    objects other than plain data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "global" in str(error).lower():  # the pickle names a class or function to import and call
+            raise ConfigError(
+                f"checkpoint {path} was refused: it stores Python objects other than tensors and plain data, "
+                "which could run code when loaded"
+            ) from None
+        raise ConfigError(f"checkpoint {path} is corrupt ({_first_line(error)})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise ConfigError(f"checkpoint {path} is corrupt or truncated ({_first_line(error)})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"checkpoint {path} is not a Lightning checkpoint (it has no state_dict)")
+    return checkpoint
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
+    """The module (weights loaded) and datamodule that wrote ``checkpoint``, built from its stored
+    hyperparameters through lit-meta's own class registry: nothing named in the file is imported."""
+    stamp = checkpoint_stamp(checkpoint, source)
+    module_class = MODULES.get(stamp["module"])
+    if module_class is None:
+        raise ConfigError(
+            f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
+        )
+    module = module_class(**_init_kwargs(module_class, checkpoint.get("hyper_parameters", {})))
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise ConfigError(
+            f"{source} has weights that do not fit its own hyperparameters ({_first_line(error)})"
+        ) from None
+    datamodule_class = DATAMODULES.get(stamp.get("datamodule", ""))
+    datamodule = None
+    if datamodule_class is not None:
+        datamodule = datamodule_class(
+            **_init_kwargs(datamodule_class, checkpoint.get("datamodule_hyper_parameters", {}))
+        )
+    return module, datamodule
+
+
+def _init_kwargs(cls: type, hparams: dict) -> dict:
+    """The stored hyperparameters that ``cls.__init__`` accepts as plain values (no injected objects)."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", *INJECTED_ARGUMENTS}
+    return {key: value for key, value in hparams.items() if key in accepted}

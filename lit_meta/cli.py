@@ -1,0 +1,186 @@
+"""The training command line: ``python train.py {fit,validate,test} --config configs/<experiment>.yaml``.
+
+A LightningCLI with lit-meta's conventions:
+
+* every run lives in one directory, ``--run_dir`` (default ``runs/<config file name>``): checkpoints in
+  ``checkpoints/`` (``last.ckpt`` and ``best.ckpt``), TensorBoard events in ``tensorboard/``, CSV metrics
+  in ``csv/version_N/``, and the config of each invocation;
+* ``--ckpt_path last`` (or ``best``) resumes from that directory; a fresh ``fit`` refuses a directory
+  that already holds checkpoints, so nothing is overwritten;
+* checkpoints are read with ``weights_only=True`` and checked against the configured model before any
+  weights are loaded;
+* bad input ends with one sentence on stderr and exit status 2.
+"""
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytorch_lightning as pl
+from jsonargparse import ArgumentError, Namespace
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from lit_meta.callbacks import RunCheckpoint
+from lit_meta.checkpoints import load_checkpoint
+from lit_meta.errors import ConfigError, config_error_in, one_line_parser_error
+from lit_meta.modules import MetaLearningModule
+from lit_meta.modules.checkpointing import check_compatible
+from lit_meta.noise import silence_library_noise
+
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_ALIASES = ("last", "best")
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Writes the full config of each invocation into the run directory, never over an earlier one."""
+
+    def __init__(self, parser: LightningArgumentParser, config: Namespace, **kwargs) -> None:
+        super().__init__(parser, config, save_to_log_dir=False, **kwargs)
+
+    def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        run_dir = Path(self.config.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "config.yaml"
+        if path.exists():
+            path = run_dir / f"config.{stage}-{datetime.now():%Y%m%d-%H%M%S-%f}.yaml"
+        self.parser.save(self.config, path, skip_none=False)
+
+
+class LitMetaCLI(LightningCLI):
+    """LightningCLI over lit-meta's modules and datamodules (any subclass, chosen by ``class_path``)."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        self._loaded_checkpoint: dict | None = None
+        super().__init__(
+            model_class=MetaLearningModule,
+            subclass_mode_model=True,
+            datamodule_class=pl.LightningDataModule,
+            subclass_mode_data=True,
+            save_config_callback=RunConfigSaver,
+            trainer_defaults={"inference_mode": False},
+            seed_everything_default=0,
+            auto_configure_optimizers=False,  # modules take their optimizer as an argument
+            load_from_checkpoint_support=False,  # store plain hyperparameters, never class paths to import
+            # parse errors come back to main(), which prints their one-line reason without the usage dump
+            parser_kwargs={"exit_on_error": False},
+            args=args,
+            run=run,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--run_dir",
+            type=str | None,
+            default=None,
+            help="Directory of this run (checkpoints, logs, configs). Default: runs/<config file name>.",
+        )
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/query_loss",
+                "checkpoint.mode": "min",
+                "checkpoint.filename": "best",
+                "checkpoint.save_top_k": 1,
+                "checkpoint.save_last": True,
+            }
+        )
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's version merges a checkpoint's hyperparameters into the config; lit-meta instead
+        checks them against the config (see :meth:`after_instantiate_classes`)."""
+
+    def before_instantiate_classes(self) -> None:
+        config = self._active_config()
+        run_dir = Path(config.run_dir or _default_run_dir(config))
+        config.run_dir = str(run_dir)
+        self._lay_out_run(config, run_dir)
+        if "ckpt_path" in config:  # fit, validate and test read checkpoints only as plain data
+            config.weights_only = True
+            self._find_checkpoint(config, run_dir / CHECKPOINT_DIR)
+
+    def _lay_out_run(self, config: Namespace, run_dir: Path) -> None:
+        """Checkpoints, loggers and the progress bar, all inside ``run_dir``."""
+        checkpoint_dir = str(run_dir / CHECKPOINT_DIR)
+        if config.checkpoint.dirpath not in (None, checkpoint_dir):
+            raise ConfigError(
+                "checkpoint.dirpath is fixed to <run_dir>/checkpoints; choose the run with --run_dir"
+            )
+        config.checkpoint.dirpath = checkpoint_dir
+        config.trainer.default_root_dir = str(run_dir)
+        if config.trainer.logger in (None, True):
+            config.trainer.logger = [
+                {
+                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": str(run_dir), "name": "tensorboard", "version": ""},
+                },
+                {
+                    "class_path": "pytorch_lightning.loggers.CSVLogger",
+                    "init_args": {"save_dir": str(run_dir), "name": "csv"},
+                },
+            ]
+        callbacks = config.trainer.callbacks or []
+        has_progress_bar = any("ProgressBar" in str(getattr(c, "class_path", c)) for c in callbacks)
+        if config.trainer.enable_progress_bar is not False and not has_progress_bar:
+            config.trainer.callbacks = [*callbacks, {"class_path": "lit_meta.callbacks.ProgressBar"}]
+
+    def _find_checkpoint(self, config: Namespace, checkpoint_dir: Path) -> None:
+        """Resolve ``last``/``best``, read the checkpoint safely, or refuse to start over an earlier run."""
+        if config.ckpt_path in CHECKPOINT_ALIASES:
+            path = checkpoint_dir / f"{config.ckpt_path}.ckpt"
+            if not path.is_file():
+                raise ConfigError(f"there is no {path.name} to resume from in {checkpoint_dir}")
+            config.ckpt_path = str(path)
+        if config.ckpt_path:
+            self._loaded_checkpoint = load_checkpoint(config.ckpt_path)
+        elif self.subcommand == "fit" and any(checkpoint_dir.glob("*.ckpt")):
+            raise ConfigError(
+                f"{checkpoint_dir.parent} already holds checkpoints of an earlier run; resume it with "
+                "--ckpt_path last or start a new run with another --run_dir"
+            )
+
+    def after_instantiate_classes(self) -> None:
+        if self._loaded_checkpoint is not None:
+            config = self._active_config()
+            check_compatible(
+                self._loaded_checkpoint,
+                type(self.model).__name__,
+                dict(self.model.hparams),
+                self.model.ARCHITECTURE_HPARAMS,
+                source=f"checkpoint {config.ckpt_path}",
+            )
+        super().after_instantiate_classes()
+
+    def _active_config(self) -> Namespace:
+        """The config of the subcommand being run (the whole config when built with ``run=False``)."""
+        return self.config[self.subcommand] if self.subcommand else self.config
+
+    def after_fit(self) -> None:
+        checkpoints = Path(self.config.fit.run_dir) / CHECKPOINT_DIR
+        if self.trainer.is_global_zero:
+            print(f"run directory: {self.config.fit.run_dir}")
+            for name in ("last", "best"):
+                if (checkpoints / f"{name}.ckpt").is_file():
+                    print(f"{name} checkpoint: {checkpoints / f'{name}.ckpt'}")
+
+
+def _default_run_dir(config: Namespace) -> Path:
+    config_files = config.get("config") or []
+    name = Path(str(config_files[-1])).stem if config_files else "default"
+    return Path("runs") / name
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the training CLI; bad input prints one sentence and returns 2."""
+    silence_library_noise()
+    try:
+        LitMetaCLI(args=args)
+    except ArgumentError as error:
+        print(f"error: {one_line_parser_error(str(error))}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        config_error = config_error_in(error)
+        if config_error is None:
+            raise
+        print(f"error: {config_error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,58 @@
+"""Test-time adaptation measured step by step: the metric of every few-shot paper."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lit_meta.algorithms.base import MetaAlgorithm
+from lit_meta.tasks import TaskBatch
+
+
+@dataclass
+class AdaptationCurve:
+    """Query results of each task after 0..K adaptation steps: tensors of shape ``[tasks, K + 1]``.
+
+    ``accuracy`` is set for classification tasks (integer query labels), ``None`` for regression.
+    """
+
+    loss: Tensor
+    accuracy: Tensor | None
+
+    @property
+    def final_loss(self) -> Tensor:
+        return self.loss[:, -1]
+
+    @property
+    def final_accuracy(self) -> Tensor | None:
+        return None if self.accuracy is None else self.accuracy[:, -1]
+
+
+def adaptation_curve(algorithm: MetaAlgorithm, tasks: Iterable[TaskBatch], steps: int) -> AdaptationCurve:
+    """Adapt ``algorithm`` to every task's support set for ``steps`` steps, scoring the query set after
+    each step (step 0 is the meta-learned initialisation itself)."""
+    losses, accuracies = [], []
+    for batch in tasks:
+        classification = not torch.is_floating_point(batch.query_y)
+        for i in range(len(batch)):
+            task_losses, task_accuracies = [], []
+            trajectory = algorithm.adaptation_trajectory(batch.support_x[i], batch.support_y[i], steps)
+            for model in trajectory:
+                with torch.no_grad():
+                    output = model(batch.query_x[i])
+                    task_losses.append(algorithm.loss_fn(output, batch.query_y[i]))
+                    if classification:
+                        task_accuracies.append(query_accuracy(output, batch.query_y[i]))
+            losses.append(torch.stack(task_losses))
+            if classification:
+                accuracies.append(torch.stack(task_accuracies))
+    return AdaptationCurve(
+        loss=torch.stack(losses).cpu(),
+        accuracy=torch.stack(accuracies).cpu() if accuracies else None,
+    )
+
+
+def query_accuracy(output: Tensor, labels: Tensor) -> Tensor:
+    """Per-task accuracy ``[B]`` of logits ``[B, Q, C]`` against integer labels ``[B, Q]``."""
+    return (output.argmax(-1) == labels).float().mean(-1)

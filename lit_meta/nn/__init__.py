@@ -1,0 +1,5 @@
+"""Networks (learners). Nothing here knows about meta-learning or Lightning."""
+
+from lit_meta.nn.mlp import ACTIVATIONS, MLP
+
+__all__ = ["ACTIVATIONS", "MLP"]

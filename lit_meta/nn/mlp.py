@@ -1,0 +1,41 @@
+"""Fully connected learners."""
+
+import itertools
+from collections.abc import Sequence
+
+from torch import nn
+
+from lit_meta.errors import ConfigError, require
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+class MLP(nn.Sequential):
+    """A plain multilayer perceptron: ``in -> hidden... -> out`` with one activation between layers.
+
+    The MAML paper's sine regressor is ``MLP(1, 1, [40, 40], "relu")``; the Reptile paper's is
+    ``MLP(1, 1, [64, 64], "tanh")``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_sizes: Sequence[int] = (40, 40),
+        activation: str = "relu",
+    ) -> None:
+        require(in_features > 0 and out_features > 0, "network input and output sizes must be positive")
+        require(
+            all(size > 0 for size in hidden_sizes),
+            f"hidden_sizes must all be positive, got {list(hidden_sizes)}",
+        )
+        if activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"unknown activation '{activation}'; choose one of {', '.join(sorted(ACTIVATIONS))}"
+            )
+        widths = [in_features, *hidden_sizes]
+        layers: list[nn.Module] = []
+        for width_in, width_out in itertools.pairwise(widths):
+            layers += [nn.Linear(width_in, width_out), ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(widths[-1], out_features))
+        super().__init__(*layers)

@@ -1,0 +1,24 @@
+"""Known, harmless messages of the libraries under lit-meta, silenced once by each entry point.
+
+Each filter names one message; anything else still reaches the user.
+"""
+
+import logging
+import warnings
+
+
+def silence_library_noise() -> None:
+    # Lightning 2.6 calls a torch.utils._pytree API that torch 2.14 deprecates; nothing to act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # The few-shot module moves task batches itself, on purpose; Lightning reports that it will use it.
+    warnings.filterwarnings(
+        "ignore", message=r"You have overridden `transfer_batch_to_device` in `LightningModule`"
+    )
+    # Resuming writes into the run's own checkpoint directory on purpose (a fresh run there is refused).
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # Advertising for optional cloud services, printed on every run.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: not record.getMessage().startswith("💡 Tip")
+    )
+    # torch.compile's C++ toolchain probe on machines without CUDA: harmless, compiles for the CPU.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
