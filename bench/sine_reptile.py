@@ -1,4 +1,4 @@
-"""lit-meta's sine Reptile against a plain-PyTorch loop written from seed 003 (bench/reference_reptile_sine.py).
+"""lit-meta's sine Reptile against a plain-PyTorch loop from seed 003 (bench/reference_reptile_sine.py).
 
 Both run the Reptile paper's sine setting (configs/sine_reptile.yaml) on the same task stream, one torch
 thread each, and are scored on the same 1,000 held-out tasks after 32 SGD steps on 10 support points.
@@ -11,6 +11,7 @@ thread each, and are scored on the same 1,000 held-out tasks after 32 SGD steps 
 
     python bench/sine_reptile.py                      # both parts, about 10 minutes on 2 cores
     python bench/sine_reptile.py --budgets            # throughput only
+    python bench/sine_reptile.py --repeats 0          # time to quality only
 """
 
 import argparse
@@ -22,11 +23,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from reference_reptile_sine import make_model, post_adaptation_mse, reptile_train, sine_datamodule
 
 from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluate import evaluate
 from lit_meta.noise import silence_library_noise
-from reference_reptile_sine import make_model, post_adaptation_mse, reptile_train, sine_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_TASKS = 1000
@@ -37,6 +38,9 @@ class SteadyStateTimer(pl.Callback):
 
     def __init__(self, warmup: int) -> None:
         self.warmup, self.start, self.seconds = warmup, None, None
+
+    def on_train_start(self, trainer, *args) -> None:
+        self.start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, *args) -> None:
         if trainer.global_step == self.warmup:
@@ -71,12 +75,12 @@ def reference_run(iterations: int, warmup: int = 0):
     model = make_model()
     stream = iter(datamodule.train_dataloader())
     start = time.perf_counter()
-    reptile_train(model, stream, warmup)
+    reptile_train(model, stream, warmup or iterations)
     steady = time.perf_counter()
-    reptile_train(model, stream, iterations - warmup) if warmup else None
-    end = time.perf_counter()
     if not warmup:
-        return end - start, model, datamodule
+        return steady - start, model, datamodule
+    reptile_train(model, stream, iterations - warmup)
+    end = time.perf_counter()
     return end - start, end - steady
 
 
@@ -89,7 +93,9 @@ def throughput(iterations: int, warmup: int, repeats: int) -> dict:
             for compiled in (False, True):
                 run_dir = Path(tmp) / f"{repeat}-{compiled}"
                 _, seconds = lit_meta_run(run_dir, iterations, compiled, validate=False, warmup=warmup)
-                rates[f"lit-meta ({'compiled' if compiled else 'eager'})"].append((iterations - warmup) / seconds)
+                rates[f"lit-meta ({'compiled' if compiled else 'eager'})"].append(
+                    (iterations - warmup) / seconds
+                )
     return {name: {"median": statistics.median(r), "runs": r} for name, r in rates.items()}
 
 
@@ -118,31 +124,37 @@ def _ci(values: torch.Tensor) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--iterations", type=int, default=4000, help="meta-iterations per throughput run")
     parser.add_argument("--warmup", type=int, default=500, help="meta-iterations excluded from throughput")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="throughput repeats; 0 skips that part")
     parser.add_argument("--budgets", type=int, nargs="*", default=[30000, 60000], help="time-to-quality runs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "sine_reptile.json"))
     args = parser.parse_args()
     silence_library_noise()
     torch.set_num_threads(args.threads)
-    results = {"threads": args.threads, "throughput": throughput(args.iterations, args.warmup, args.repeats)}
-    base = results["throughput"]["reference"]["median"]
-    print("\n| loop | meta-iterations/s (median) | vs reference |\n|---|---|---|")
-    for name, rate in results["throughput"].items():
-        print(f"| {name} | {rate['median']:.0f} | {rate['median'] / base:.2f}x |")
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}  # a part not run keeps its results
+    results["threads"] = args.threads
+    if args.repeats:
+        results["throughput"] = throughput(args.iterations, args.warmup, args.repeats)
+        base = results["throughput"]["reference"]["median"]
+        print("\n| loop | meta-iterations/s (median) | vs reference |\n|---|---|---|")
+        for name, rate in results["throughput"].items():
+            print(f"| {name} | {rate['median']:.0f} | {rate['median'] / base:.2f}x |")
     if args.budgets:
         results["time_to_quality"] = time_to_quality(args.budgets)
-        print("\n| loop | meta-iterations | training wall time (s) | MSE after 32 steps (1,000 tasks) |\n|---|---|---|---|")
+        print("\n| loop | meta-iterations | training wall time (s) | MSE after 32 steps (1,000 tasks) |")
+        print("|---|---|---|---|")
         for row in results["time_to_quality"]:
-            print(
-                f"| {row['loop']} | {row['iterations']} | {row['train_seconds']:.0f} | {row['mse']:.3f} ± {row['ci']:.3f} |"
-            )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
-    print(f"\nresults: {args.out}")
+            mse = f"{row['mse']:.3f} ± {row['ci']:.3f}"
+            print(f"| {row['loop']} | {row['iterations']} | {row['train_seconds']:.0f} | {mse} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nresults: {out}")
 
 
 if __name__ == "__main__":

@@ -14,14 +14,17 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from lit_meta.datamodules import SineDataModule
+from lit_meta.datamodules import OmniglotDataModule, SineDataModule
 from lit_meta.errors import ConfigError
 from lit_meta.modules import FewShotModule, MetaLearningModule
 from lit_meta.modules.checkpointing import checkpoint_stamp
 
 MODULES: dict[str, type[MetaLearningModule]] = {"FewShotModule": FewShotModule}
 """The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
-DATAMODULES: dict[str, type[pl.LightningDataModule]] = {"SineDataModule": SineDataModule}
+DATAMODULES: dict[str, type[pl.LightningDataModule]] = {
+    "SineDataModule": SineDataModule,
+    "OmniglotDataModule": OmniglotDataModule,
+}
 INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
 """Constructor arguments that take objects (not stored): the module's defaults are used instead."""
 

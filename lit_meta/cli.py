@@ -148,6 +148,8 @@ class LitMetaCLI(LightningCLI):
                 self.model.ARCHITECTURE_HPARAMS,
                 source=f"checkpoint {config.ckpt_path}",
             )
+        if hasattr(self.model, "check_data"):
+            self.model.check_data(self.datamodule)
         super().after_instantiate_classes()
 
     def _active_config(self) -> Namespace:

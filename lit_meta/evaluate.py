@@ -38,6 +38,7 @@ def evaluate(
     out: str | None = None,
     device: str = "cpu",
     batch_size: int = 25,
+    transductive: bool | None = None,
 ) -> dict:
     """Adapt a checkpoint's meta-learned initialisation to held-out tasks and report how well it does.
 
@@ -45,12 +46,16 @@ def evaluate(
     :param tasks: number of held-out tasks.
     :param steps: adaptation steps K; results are reported after each of 0..K (default: the module's
         ``eval_inner_steps``).
-    :param shots: support examples per task (default: the datamodule's ``shots``).
+    :param shots: support examples per task, per class for classification (default: the datamodule's
+        ``shots``).
     :param seed: seed of the held-out task set (default: the training run's data seed).
     :param split: which held-out stream to draw from.
     :param out: output directory (default: ``<run dir>/evaluation``).
     :param device: ``cpu`` or ``cuda``.
     :param batch_size: tasks per batch (memory only; results do not depend on it).
+    :param transductive: predict each task's query set as one batch (batch normalisation sees its
+        statistics, the MAML paper's setting) or each query example with the support set alone (the
+        Reptile paper's non-transductive setting); default: as the model was trained.
     :return: the report that is also written to JSON.
     """
     require_positive("tasks", tasks)
@@ -72,15 +77,19 @@ def evaluate(
     if seed is not None:
         datamodule.hparams.seed = seed
     task_set = [batch.to(device) for batch in datamodule.eval_tasks(split, tasks, batch_size, shots=shots)]
+    transductive = module.hparams.get("transductive", True) if transductive is None else transductive
     curve_batches = [
-        module.adaptation_curve([batch], steps) for batch in tqdm(task_set, desc="adapting", unit="batch")
+        module.adaptation_curve([batch], steps, transductive)
+        for batch in tqdm(task_set, desc="adapting", unit="batch")
     ]
     loss = torch.cat([c.loss for c in curve_batches])
     accuracy = None if curve_batches[0].accuracy is None else torch.cat([c.accuracy for c in curve_batches])
 
     out_dir = Path(out) if out else checkpoint_path.parent.parent / "evaluation"
-    stem = f"{checkpoint_path.stem}-{split}-{tasks}tasks-{steps}steps-{task_set[0].support_x.shape[1]}shots"
-    stem += f"-seed{datamodule.hparams.seed}"
+    ways = getattr(datamodule, "ways", 1)  # regression tasks count examples, classification per class
+    shots_per_task = task_set[0].support_x.shape[1] // ways
+    stem = f"{checkpoint_path.stem}-{split}-{tasks}tasks-{steps}steps-{shots_per_task}shots"
+    stem += f"-seed{datamodule.hparams.seed}" + ("" if transductive else "-nontransductive")
     report = {
         "checkpoint": str(checkpoint_path),
         "module": type(module).__name__,
@@ -88,10 +97,13 @@ def evaluate(
         "datamodule": type(datamodule).__name__,
         "split": split,
         "tasks": tasks,
-        "shots": task_set[0].support_x.shape[1],
-        "queries": task_set[0].query_x.shape[1],
+        "ways": None if ways == 1 else ways,
+        "shots": shots_per_task,
+        "queries": task_set[0].query_x.shape[1] // ways,
         "steps": steps,
         "seed": datamodule.hparams.seed,
+        "transductive": transductive,
+        "data": datamodule.describe() if hasattr(datamodule, "describe") else dict(datamodule.hparams),
         "confidence": 0.95,
         "query_loss": summarise_per_step(loss),
         "query_accuracy": None if accuracy is None else summarise_per_step(accuracy),
@@ -100,6 +112,8 @@ def evaluate(
     if accuracy is not None:
         report["final"]["query_accuracy"] = _mean_ci(accuracy[:, -1])
     title = f"{module.hparams.algorithm} · {tasks} held-out {split} tasks · {report['shots']} shots"
+    if ways > 1:
+        title += f" · {ways}-way" + ("" if transductive else " · non-transductive")
     files = {
         "loss_plot": plots.plot_adaptation_curve(
             {module.hparams.algorithm: report["query_loss"]}, out_dir / f"{stem}-loss.png", title

@@ -93,6 +93,26 @@ def final_state(run_dir: Path) -> dict:
     return checkpoint
 
 
+def assert_identical_runs(straight: Path, interrupted: Path, steps: int) -> None:
+    """The last checkpoints of an uninterrupted and a resumed run hold the same weights, optimizer state
+    and task-stream position, bit for bit."""
+    expected, resumed = final_state(straight), final_state(interrupted)
+    assert resumed["global_step"] == expected["global_step"] == steps
+    for key, value in expected["state_dict"].items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, resumed["state_dict"][key]), key
+    assert expected["optimizer_states"][0]["state"].keys() == resumed["optimizer_states"][0]["state"].keys()
+    for key, state in expected["optimizer_states"][0]["state"].items():
+        for name, tensor in state.items():
+            assert torch.equal(
+                torch.as_tensor(tensor), torch.as_tensor(resumed["optimizer_states"][0]["state"][key][name])
+            )
+    # the task stream continued where it stopped instead of replaying or skipping tasks
+    stream = lambda c: c["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]  # noqa: E731
+    assert stream(resumed)["batches_drawn"] == stream(expected)["batches_drawn"] == steps
+    assert torch.equal(stream(resumed)["generator"], stream(expected)["generator"])
+
+
 @pytest.mark.parametrize(
     ("algorithm", "extra"),
     [
@@ -109,21 +129,7 @@ def test_resume_is_exact(algorithm, extra, tmp_path):
     assert halfway["global_step"] == 6
     assert train_main([*tiny_sine_run(interrupted, algorithm, 12, *extra), "--ckpt_path", "last"]) == 0
 
-    expected, resumed = final_state(straight), final_state(interrupted)
-    assert resumed["global_step"] == expected["global_step"] == 12
-    for key, value in expected["state_dict"].items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(value, resumed["state_dict"][key]), key
-    assert expected["optimizer_states"][0]["state"].keys() == resumed["optimizer_states"][0]["state"].keys()
-    for key, state in expected["optimizer_states"][0]["state"].items():
-        for name, tensor in state.items():
-            assert torch.equal(
-                torch.as_tensor(tensor), torch.as_tensor(resumed["optimizer_states"][0]["state"][key][name])
-            )
-    # the task stream continued where it stopped instead of replaying or skipping tasks
-    stream = lambda c: c["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]  # noqa: E731
-    assert stream(resumed)["batches_drawn"] == stream(expected)["batches_drawn"] == 12
-    assert torch.equal(stream(resumed)["generator"], stream(expected)["generator"])
+    assert_identical_runs(straight, interrupted, steps=12)
     # nothing of the first half was overwritten: its config is kept next to the resumed one
     assert len(list(interrupted.glob("config*.yaml"))) == 2
     assert len(list((interrupted / "csv").glob("version_*"))) == 2

@@ -19,15 +19,24 @@ def build_algorithm(
     inner_batch_size: int | None = None,
     seed: int = 0,
     compile_inner_loop: bool = False,
+    inner_optimizer: str | None = None,
 ) -> MetaAlgorithm:
     """The algorithm called ``name`` (one of :data:`ALGORITHMS`) around ``learner``."""
     if name not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm '{name}'; choose one of {', '.join(ALGORITHMS)}")
-    for option, value in (("inner_batch_size", inner_batch_size), ("compile_inner_loop", compile_inner_loop)):
+    reptile_only = {
+        "inner_batch_size": inner_batch_size,
+        "compile_inner_loop": compile_inner_loop,
+        "inner_optimizer": inner_optimizer,
+    }
+    for option, value in reptile_only.items():
         if name != "reptile" and value not in (None, False):
             raise ConfigError(f"{option} applies to reptile only, but the algorithm is '{name}'")
     if name == "reptile":
-        return Reptile(learner, loss_fn, inner_lr, inner_steps, inner_batch_size, seed, compile_inner_loop)
+        return Reptile(
+            learner, loss_fn, inner_lr, inner_steps, inner_batch_size, seed, compile_inner_loop,
+            inner_optimizer or "sgd",
+        )  # fmt: skip
     if name == "metasgd":
         return MetaSGD(learner, loss_fn, inner_lr, inner_steps)
     return MAML(learner, loss_fn, inner_lr, inner_steps, first_order=name == "fomaml")

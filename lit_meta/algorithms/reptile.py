@@ -65,12 +65,20 @@ def minibatch_indices(
     return list(torch.cat(shuffles)[:needed].view(steps, batch_size).unbind(0))
 
 
+INNER_OPTIMIZERS = ("sgd", "adam")
+ADAM_BETAS = (0.0, 0.999)
+"""The Reptile paper's inner Adam (Appendix A): no momentum, so steps are scaled gradients."""
+
+
 class Reptile(MetaAlgorithm):
     """Reptile: for each task, ``inner_steps`` plain SGD steps of size ``inner_lr`` on minibatches of
     its support set give θ̃_i; the meta-gradient is θ − mean_i θ̃_i (seed 003's ``reptile_train``).
 
     :param inner_batch_size: examples per inner minibatch; ``None`` uses the whole support set.
     :param seed: seeds the generator that shuffles inner minibatches (saved with the module's state).
+    :param inner_optimizer: ``sgd`` (plain steps, the paper's sine setting and seed 003) or ``adam``
+        (Adam with β1 = 0, the paper's Omniglot and Mini-ImageNet setting, Appendix A); Adam's moments
+        start from zero for every task and every test-time adaptation.
     :param compile: run meta-training's inner loop as one ``torch.compile``-d function (``torch.func``
         gradients, all k steps fused). On small learners, where the loop is bound by per-operation
         overhead, this is several times faster; the first meta-iteration pays the compilation.
@@ -85,10 +93,20 @@ class Reptile(MetaAlgorithm):
         inner_batch_size: int | None = None,
         seed: int = 0,
         compile: bool = False,
+        inner_optimizer: str = "sgd",
     ) -> None:
         super().__init__(learner, loss_fn, inner_lr, inner_steps)
         if inner_batch_size is not None:
             require_positive("inner_batch_size", inner_batch_size)
+        require(
+            inner_optimizer in INNER_OPTIMIZERS,
+            f"unknown inner_optimizer '{inner_optimizer}'; choose one of {', '.join(INNER_OPTIMIZERS)}",
+        )
+        require(
+            not (compile and inner_optimizer != "sgd"),
+            "compile_inner_loop supports the sgd inner optimizer only",
+        )
+        self.inner_optimizer = inner_optimizer
         self.learner = learner
         self.inner_batch_size = inner_batch_size
         self.generator = torch.Generator().manual_seed(seed)
@@ -125,8 +143,9 @@ class Reptile(MetaAlgorithm):
         generator = generator or torch.Generator().manual_seed(0)
         model = copy.deepcopy(self.learner)
         yield model
+        step = self._inner_step_function(model)
         for indices in minibatch_indices(support_x.shape[0], self.inner_batch_size, steps, generator):
-            self._sgd_step(model, support_x, support_y, indices)
+            step(model, support_x, support_y, indices)
             yield model
 
     def _train_on_task(self, model: nn.Module, support_x: Tensor, support_y: Tensor) -> None:
@@ -135,8 +154,9 @@ class Reptile(MetaAlgorithm):
             support_x.shape[0], self.inner_batch_size, self.inner_steps, self.generator
         )
         if self._fused_sgd is None:
+            step = self._inner_step_function(model)
             for indices in batches:
-                self._sgd_step(model, support_x, support_y, indices)
+                step(model, support_x, support_y, indices)
             return
         stacked = None if batches[0] is None else torch.stack(batches).to(support_x.device)
         params = {name: param.detach() for name, param in model.named_parameters()}
@@ -159,15 +179,34 @@ class Reptile(MetaAlgorithm):
             params = {name: params[name] - self.inner_lr * gradients[name] for name in params}
         return params
 
+    def _inner_step_function(self, model: nn.Module):
+        """The update ``step(model, x, y, indices)`` of one task's inner loop, with fresh optimizer state."""
+        if self.inner_optimizer == "sgd":
+            return self._sgd_step
+        adam = torch.optim.Adam(model.parameters(), lr=self.inner_lr, betas=ADAM_BETAS)
+
+        def adam_step(model: nn.Module, x: Tensor, y: Tensor, indices: Tensor | None) -> None:
+            params = list(model.parameters())
+            for param, gradient in zip(params, self._gradients(model, x, y, indices), strict=True):
+                param.grad = gradient
+            adam.step()
+
+        return adam_step
+
     def _sgd_step(self, model: nn.Module, x: Tensor, y: Tensor, indices: Tensor | None) -> None:
+        gradients = self._gradients(model, x, y, indices)
+        with torch.no_grad():
+            torch._foreach_add_(list(model.parameters()), gradients, alpha=-self.inner_lr)
+
+    def _gradients(
+        self, model: nn.Module, x: Tensor, y: Tensor, indices: Tensor | None
+    ) -> tuple[Tensor, ...]:
+        """Gradients of the loss on the minibatch ``indices`` (all of ``x`` for ``None``)."""
         if indices is not None:
             indices = indices.to(x.device)
             x, y = x[indices], y[indices]
-        params = list(model.parameters())
         with torch.enable_grad():
-            gradients = torch.autograd.grad(self.loss_fn(model(x), y), params)
-        with torch.no_grad():
-            torch._foreach_add_(params, gradients, alpha=-self.inner_lr)
+            return torch.autograd.grad(self.loss_fn(model(x), y), list(model.parameters()))
 
     def _scratch_copy(self) -> nn.Module:
         """A copy of the learner for the inner loop, made once and moved along with the learner."""

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lit_meta.algorithms.base import MetaAlgorithm
 from lit_meta.tasks import TaskBatch
@@ -29,9 +29,11 @@ class AdaptationCurve:
         return None if self.accuracy is None else self.accuracy[:, -1]
 
 
-def adaptation_curve(algorithm: MetaAlgorithm, tasks: Iterable[TaskBatch], steps: int) -> AdaptationCurve:
+def adaptation_curve(
+    algorithm: MetaAlgorithm, tasks: Iterable[TaskBatch], steps: int, transductive: bool = True
+) -> AdaptationCurve:
     """Adapt ``algorithm`` to every task's support set for ``steps`` steps, scoring the query set after
-    each step (step 0 is the meta-learned initialisation itself)."""
+    each step (step 0 is the meta-learned initialisation itself); ``transductive`` as in :func:`predict`."""
     losses, accuracies = [], []
     for batch in tasks:
         classification = not torch.is_floating_point(batch.query_y)
@@ -40,7 +42,7 @@ def adaptation_curve(algorithm: MetaAlgorithm, tasks: Iterable[TaskBatch], steps
             trajectory = algorithm.adaptation_trajectory(batch.support_x[i], batch.support_y[i], steps)
             for model in trajectory:
                 with torch.no_grad():
-                    output = model(batch.query_x[i])
+                    output = predict(model, batch.support_x[i], batch.query_x[i], transductive)
                     task_losses.append(algorithm.loss_fn(output, batch.query_y[i]))
                     if classification:
                         task_accuracies.append(query_accuracy(output, batch.query_y[i]))
@@ -51,6 +53,26 @@ def adaptation_curve(algorithm: MetaAlgorithm, tasks: Iterable[TaskBatch], steps
         loss=torch.stack(losses).cpu(),
         accuracy=torch.stack(accuracies).cpu() if accuracies else None,
     )
+
+
+def predict(model: nn.Module, support_x: Tensor, query_x: Tensor, transductive: bool = True) -> Tensor:
+    """The predictions of ``model`` for a task's query inputs.
+
+    Transductive (the MAML paper's setting): the query set goes through the network as one batch, so
+    batch normalisation normalises it with its own statistics and each prediction depends on the other
+    query examples. Non-transductive (the Reptile paper's alternative, sec. 6): each query example is
+    predicted in a batch made of the support set plus that example alone, so nothing leaks between
+    query examples. Networks without batch statistics give the same predictions either way.
+    """
+    if transductive:
+        return model(query_x)
+    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+    def predict_one(example: Tensor) -> Tensor:
+        batch = torch.cat([support_x, example.unsqueeze(0)])
+        return torch.func.functional_call(model, state, (batch,))[-1]
+
+    return torch.func.vmap(predict_one, randomness="error")(query_x)
 
 
 def query_accuracy(output: Tensor, labels: Tensor) -> Tensor:

@@ -11,19 +11,29 @@ from lit_meta.algorithms import MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import AdaptationCurve, adaptation_curve, query_accuracy
 from lit_meta.modules.checkpointing import MetaLearningModule
-from lit_meta.nn import MLP
+from lit_meta.nn import MLP, Conv4
 from lit_meta.tasks import LOSS_FUNCTIONS, TaskBatch
 
-NETWORKS = ("mlp",)
+NETWORKS = ("mlp", "conv4")
 
 
 def build_network(
-    network: str, in_features: int, out_features: int, hidden_sizes: list[int], activation: str
+    network: str,
+    in_features: int,
+    out_features: int,
+    hidden_sizes: list[int],
+    activation: str,
+    batch_norm: bool = False,
+    image_size: int = 28,
 ) -> nn.Module:
-    """The learner called ``network`` (one of :data:`NETWORKS`)."""
-    if network not in NETWORKS:
-        raise ConfigError(f"unknown network '{network}'; choose one of {', '.join(NETWORKS)}")
-    return MLP(in_features, out_features, hidden_sizes, activation)
+    """The learner called ``network`` (one of :data:`NETWORKS`): ``mlp`` (``hidden_sizes`` are layer
+    widths) or ``conv4`` (``in_features`` are image channels, ``hidden_sizes`` the filters per block)."""
+    if network == "mlp":
+        return MLP(in_features, out_features, hidden_sizes, activation, batch_norm)
+    if network == "conv4":
+        require_positive("image_size", image_size)
+        return Conv4(in_features, out_features, hidden_sizes, image_size)
+    raise ConfigError(f"unknown network '{network}'; choose one of {', '.join(NETWORKS)}")
 
 
 class FewShotModule(MetaLearningModule):
@@ -37,15 +47,23 @@ class FewShotModule(MetaLearningModule):
     Train with ``python train.py fit --config configs/sine_reptile.yaml``.
 
     :param algorithm: ``maml``, ``fomaml`` (first-order MAML), ``metasgd`` or ``reptile``.
-    :param network: the learner: ``mlp``.
-    :param in_features: input size of the learner.
+    :param network: the learner: ``mlp`` or ``conv4`` (the MAML paper's 4-block convolutional network).
+    :param in_features: input size of the learner (``conv4``: image channels; ``mlp`` flattens images).
     :param out_features: output size (1 for sine regression, N for N-way classification).
-    :param hidden_sizes: widths of the hidden layers.
-    :param activation: ``relu`` or ``tanh``.
+    :param hidden_sizes: widths of the hidden layers (``conv4``: filters of each block).
+    :param activation: ``relu`` or ``tanh`` (``mlp`` only).
+    :param batch_norm: ``mlp`` only: batch normalisation after each hidden layer (``conv4`` always has it).
+    :param image_size: ``conv4`` only: side of the square input images.
+    :param transductive: at validation and test, predict the query set as one batch, so batch
+        normalisation uses its statistics (the MAML paper's setting); ``False`` predicts each query
+        example with the support set alone (the Reptile paper's non-transductive setting). Results of
+        networks with batch normalisation depend on it.
     :param loss: ``mse`` (regression) or ``cross_entropy`` (classification).
     :param inner_lr: step size of the inner updates (Meta-SGD: their initial value).
     :param inner_steps: inner updates per task during meta-training (Reptile's k).
     :param inner_batch_size: Reptile only: examples per inner minibatch (default: the whole support set).
+    :param inner_optimizer: Reptile only: ``sgd`` (default) or ``adam`` (β1 = 0, the Reptile paper's
+        Omniglot setting), used both in meta-training and at test time.
     :param eval_inner_steps: adaptation steps at validation/test time (default: ``inner_steps``).
     :param compile_inner_loop: Reptile only: fuse the meta-training inner loop with ``torch.compile``
         (several times faster on small learners; the first meta-iteration pays the compilation).
@@ -63,6 +81,8 @@ class FewShotModule(MetaLearningModule):
         "out_features",
         "hidden_sizes",
         "activation",
+        "batch_norm",
+        "image_size",
     )
 
     def __init__(
@@ -73,10 +93,14 @@ class FewShotModule(MetaLearningModule):
         out_features: int = 1,
         hidden_sizes: list[int] | None = None,
         activation: str = "relu",
+        batch_norm: bool = False,
+        image_size: int = 28,
+        transductive: bool = True,
         loss: str = "mse",
         inner_lr: float = 0.01,
         inner_steps: int = 1,
         inner_batch_size: int | None = None,
+        inner_optimizer: str | None = None,
         eval_inner_steps: int | None = None,
         compile_inner_loop: bool = False,
         gradient_clip_val: float | None = None,
@@ -99,13 +123,16 @@ class FewShotModule(MetaLearningModule):
             require_positive("gradient_clip_val", gradient_clip_val)
         self.algorithm: MetaAlgorithm = build_algorithm(
             algorithm,
-            build_network(network, in_features, out_features, hidden_sizes, activation),
+            build_network(
+                network, in_features, out_features, hidden_sizes, activation, batch_norm, image_size
+            ),
             LOSS_FUNCTIONS[loss],
             inner_lr,
             inner_steps,
             inner_batch_size,
             seed=torch.initial_seed(),
             compile_inner_loop=compile_inner_loop,
+            inner_optimizer=inner_optimizer,
         )
         self.eval_steps = eval_inner_steps or inner_steps
         self.optimizer_factory = optimizer
@@ -119,6 +146,16 @@ class FewShotModule(MetaLearningModule):
                 for name in ("query_loss", "query_loss_before", "query_accuracy", "query_accuracy_before")
             }
         )
+
+    def check_data(self, datamodule) -> None:
+        """Refuse a datamodule whose tasks this learner cannot fit (an N-way task needs N outputs)."""
+        ways = getattr(datamodule, "ways", None)
+        if ways is not None:
+            require(
+                ways == self.hparams.out_features,
+                f"the learner has {self.hparams.out_features} outputs (model.out_features) but the tasks are "
+                f"{ways}-way (data.ways); set both to the same number",
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         """The meta-learned initialisation's prediction (no adaptation)."""
@@ -146,17 +183,21 @@ class FewShotModule(MetaLearningModule):
     def test_step(self, batch: TaskBatch, batch_idx: int) -> None:
         self._evaluate("test", batch)
 
-    def adaptation_curve(self, tasks: Iterable[TaskBatch], steps: int | None = None) -> AdaptationCurve:
-        """Query results after 0..``steps`` adaptation steps on each task (default: ``eval_inner_steps``).
+    def adaptation_curve(
+        self, tasks: Iterable[TaskBatch], steps: int | None = None, transductive: bool | None = None
+    ) -> AdaptationCurve:
+        """Query results after 0..``steps`` adaptation steps on each task (default: ``eval_inner_steps``),
+        predicting transductively or not as the module was configured unless ``transductive`` is given.
 
         Gradients are enabled even inside Lightning's evaluation loops, which run under
         ``torch.no_grad`` or ``torch.inference_mode``: adaptation needs them.
         """
         steps = self.eval_steps if steps is None else steps
+        transductive = self.hparams.transductive if transductive is None else transductive
         with torch.inference_mode(False), torch.enable_grad():
             # Tensors made under inference mode cannot enter autograd; cloning here makes normal ones.
             tasks = [batch.map(torch.clone) for batch in tasks]
-            return adaptation_curve(self.algorithm, tasks, steps)
+            return adaptation_curve(self.algorithm, tasks, steps, transductive)
 
     def _evaluate(self, split: str, batch: TaskBatch) -> None:
         curve = self.adaptation_curve([batch])

@@ -11,10 +11,14 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
 class MLP(nn.Sequential):
-    """A plain multilayer perceptron: ``in -> hidden... -> out`` with one activation between layers.
+    """A multilayer perceptron ``in -> hidden... -> out``; a hidden layer is ``Linear [-> BatchNorm] -> act``.
 
-    The MAML paper's sine regressor is ``MLP(1, 1, [40, 40], "relu")``; the Reptile paper's is
-    ``MLP(1, 1, [64, 64], "tanh")``.
+    Inputs are flattened first, so images work as they are. The MAML paper's sine regressor is
+    ``MLP(1, 1, [40, 40], "relu")``, the Reptile paper's ``MLP(1, 1, [64, 64], "tanh")``, and the MAML
+    paper's non-convolutional Omniglot network ``MLP(784, N, [256, 128, 64, 64], "relu", batch_norm=True)``.
+
+    :param batch_norm: batch normalisation after each hidden linear layer, always with the statistics
+        of the batch it is given (no running averages), as in the MAML paper's code.
     """
 
     def __init__(
@@ -23,6 +27,7 @@ class MLP(nn.Sequential):
         out_features: int,
         hidden_sizes: Sequence[int] = (40, 40),
         activation: str = "relu",
+        batch_norm: bool = False,
     ) -> None:
         require(in_features > 0 and out_features > 0, "network input and output sizes must be positive")
         require(
@@ -34,8 +39,11 @@ class MLP(nn.Sequential):
                 f"unknown activation '{activation}'; choose one of {', '.join(sorted(ACTIVATIONS))}"
             )
         widths = [in_features, *hidden_sizes]
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.Flatten()]
         for width_in, width_out in itertools.pairwise(widths):
-            layers += [nn.Linear(width_in, width_out), ACTIVATIONS[activation]()]
+            layers.append(nn.Linear(width_in, width_out))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width_out, track_running_stats=False))
+            layers.append(ACTIVATIONS[activation]())
         layers.append(nn.Linear(widths[-1], out_features))
         super().__init__(*layers)

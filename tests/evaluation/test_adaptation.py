@@ -41,6 +41,7 @@ def test_classification_curve_reports_accuracy():
     curve = adaptation_curve(maml, [tasks], steps=3)
     assert curve.accuracy.shape == (2, 4)
     with torch.no_grad():
-        initial = (maml.learner(tasks.query_x).argmax(-1) == tasks.query_y).float().mean(-1)
+        logits = torch.stack([maml.learner(query_x) for query_x in tasks.query_x])
+        initial = (logits.argmax(-1) == tasks.query_y).float().mean(-1)
     torch.testing.assert_close(curve.accuracy[:, 0], initial)
     torch.testing.assert_close(curve.accuracy * 9, (curve.accuracy * 9).round())  # multiples of 1/9
