@@ -9,6 +9,7 @@ Results are merged into bench/results/omniglot.json; markdown tables are printed
 """
 
 import argparse
+import copy
 import json
 import resource
 import subprocess
@@ -24,7 +25,7 @@ import torch
 import torchvision.transforms as T
 from PIL import Image
 
-from lit_meta.algorithms import MAML
+from lit_meta.algorithms import build_algorithm
 from lit_meta.datamodules import OmniglotDataModule
 from lit_meta.evaluation.adaptation import adaptation_curve
 from lit_meta.evaluation.stats import mean_confidence_interval
@@ -34,7 +35,7 @@ from lit_meta.noise import silence_library_noise
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "omniglot"
 CACHE = ROOT / "data"
-RESULTS = ROOT / "bench" / "results" / "omniglot.json"
+RESULTS = ROOT / "bench" / "results" / "omniglot.json"  # bench/results/ is committed
 ALGORITHMS = ("maml", "fomaml", "reptile")
 
 
@@ -177,71 +178,133 @@ def _peak_rss_mb() -> float:
 
 
 # ---------------------------------------------------------------------------------------------- accuracy
-def accuracy(seconds: int, shots: int, test_tasks: int) -> list[dict]:
-    """MAML 5-way ``shots``-shot for ``seconds`` of meta-training: lit-meta's CLI run and learn2learn's
-    reference loop (examples/vision/maml_omniglot.py: clone, adapt, backward per task), same network,
-    data, split and settings; both scored on the same held-out tasks of the meta-test alphabets."""
+CROSS_ENTROPY = torch.nn.functional.cross_entropy
+
+
+def accuracy(algorithm: str, seconds: int, shots: int, test_tasks: int) -> list[dict]:
+    """5-way ``shots``-shot meta-training for ``seconds``: lit-meta's CLI run of
+    ``configs/omniglot_<algorithm>_5w1s.yaml`` (shots overridden) and learn2learn's reference loop with
+    the same network, data, split and hyperparameters; both scored on the same held-out tasks of the
+    meta-test alphabets with the config's test-time adaptation."""
     from lit_meta.cli import LitMetaCLI
     from lit_meta.evaluate import evaluate
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        config = ROOT / "configs" / f"omniglot_maml_5w{shots}s.yaml"
+        budget = f"00:00:{seconds // 60:02d}:{seconds % 60:02d}"
+        sys.argv = sys.argv[:1]  # the CLI reads its arguments from ``args`` only
         cli = LitMetaCLI(
-            args=["--config", str(config), "--run_dir", f"{folder}/run", "--trainer.limit_val_batches", "0",
-                  "--trainer.max_time", f"00:00:00:{seconds}", "--trainer.enable_progress_bar", "false",
+            args=["--config", str(ROOT / "configs" / f"omniglot_{algorithm}_5w1s.yaml"),
+                  "--run_dir", f"{folder}/run", "--trainer.limit_val_batches", "0",
+                  "--trainer.max_time", budget,
+                  "--trainer.enable_progress_bar", "false", "--data.init_args.shots", str(shots),
                   "--data.init_args.root", str(DATA), "--data.init_args.cache_dir", str(CACHE)],
             run=False,
         )  # fmt: skip
         cli.trainer.fit(cli.model, cli.datamodule)
         report = evaluate(f"{folder}/run/checkpoints/last.ckpt", tasks=test_tasks)
         final = report["final"]["query_accuracy"]
-        rows.append({"loop": "lit-meta", "shots": shots, "meta_iterations": cli.trainer.global_step,
-                     "accuracy": final["mean"], "ci": final["ci"]})  # fmt: skip
-    model, iterations = _learn2learn_reference(seconds, shots)
-    data = datamodule(ways=5, shots=shots, queries=15)
-    tasks = data.eval_tasks("test", test_tasks, 25)
-    curve = adaptation_curve(MAML(model, torch.nn.functional.cross_entropy, 0.4, 1), tasks, steps=3)
+        rows.append({"algorithm": algorithm, "loop": "lit-meta", "shots": shots, "seconds": seconds,
+                     "meta_iterations": cli.trainer.global_step, "accuracy": final["mean"],
+                     "ci": final["ci"]})  # fmt: skip
+        test_set = cli.datamodule.eval_tasks("test", test_tasks, 25, shots=shots)
+        hparams = cli.model.hparams
+    torch.manual_seed(0)
+    model = Conv4(1, 5)
+    train = REFERENCE_LOOPS[algorithm]
+    iterations = train(model, cli.datamodule, shots, seconds)
+    adaptation = build_algorithm(
+        algorithm if algorithm == "reptile" else "maml", model, CROSS_ENTROPY, hparams.inner_lr, 1,
+        inner_batch_size=hparams.inner_batch_size, inner_optimizer=hparams.inner_optimizer,
+    )  # fmt: skip
+    curve = adaptation_curve(adaptation, test_set, steps=hparams.eval_inner_steps)
     mean, ci = mean_confidence_interval(curve.final_accuracy)
-    rows.append({"loop": "learn2learn reference", "shots": shots, "meta_iterations": iterations,
-                 "accuracy": mean, "ci": ci})  # fmt: skip
+    rows.append({"algorithm": algorithm, "loop": "learn2learn reference", "shots": shots, "seconds": seconds,
+                 "meta_iterations": iterations, "accuracy": mean, "ci": ci})  # fmt: skip
     return rows
 
 
-def _learn2learn_reference(seconds: int, shots: int) -> tuple[torch.nn.Module, int]:
-    torch.manual_seed(0)
-    data = datamodule(ways=5, shots=shots, queries=15)
-    table = data.tasks["train"].images  # the same classes (rotations included) as lit-meta trains on
-    classes = table.shape[0]
+def _learn2learn_tasks(data: OmniglotDataModule, per_class: int) -> l2l.data.TaskDataset:
+    """learn2learn's task pipeline over the same meta-training classes (rotations included)."""
+    table = data.tasks["train"].images.cpu()
     dataset = torch.utils.data.TensorDataset(
-        table.flatten(0, 1).unsqueeze(1).float() / 255, torch.arange(classes).repeat_interleave(20)
+        table.flatten(0, 1).unsqueeze(1).float() / 255, torch.arange(table.shape[0]).repeat_interleave(20)
     )
     meta = l2l.data.MetaDataset(dataset)
-    tasks = l2l.data.TaskDataset(meta, [
-        l2l.data.transforms.NWays(meta, 5), l2l.data.transforms.KShots(meta, shots + 15),
+    return l2l.data.TaskDataset(meta, [
+        l2l.data.transforms.NWays(meta, 5), l2l.data.transforms.KShots(meta, per_class),
         l2l.data.transforms.LoadData(meta), l2l.data.transforms.RemapLabels(meta),
         l2l.data.transforms.ConsecutiveLabels(meta),
     ], num_tasks=-1)  # fmt: skip
-    model = Conv4(1, 5)
-    maml = l2l.algorithms.MAML(model, lr=0.4, first_order=False)
-    optimizer = torch.optim.Adam(maml.parameters(), 1e-3)
-    loss = torch.nn.CrossEntropyLoss()
+
+
+def _first_of_each_class(labels: torch.Tensor, count: int) -> torch.Tensor:
+    chosen = torch.zeros(len(labels), dtype=torch.bool)
+    for label in labels.unique():
+        chosen[(labels == label).nonzero()[:count, 0]] = True
+    return chosen
+
+
+def _maml_reference(first_order: bool):
+    def train(model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int) -> int:
+        """learn2learn's examples/vision/maml_omniglot.py: clone, adapt, backward per task, mean of grads."""
+        tasks = _learn2learn_tasks(data, shots + data.queries)
+        maml = l2l.algorithms.MAML(model, lr=0.4, first_order=first_order)
+        optimizer = torch.optim.Adam(maml.parameters(), 1e-3)
+        iterations, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            optimizer.zero_grad()
+            for _ in range(32):
+                x, y = tasks.sample()
+                support = _first_of_each_class(y, shots)
+                learner = maml.clone()
+                learner.adapt(CROSS_ENTROPY(learner(x[support]), y[support]))
+                CROSS_ENTROPY(learner(x[~support]), y[~support]).backward()
+            for parameter in maml.parameters():
+                parameter.grad.mul_(1.0 / 32)
+            optimizer.step()
+            iterations += 1
+        return iterations
+
+    return train
+
+
+def _reptile_reference(model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int) -> int:
+    """learn2learn's examples/vision/reptile_miniimagenet.py logic with the Reptile paper's Omniglot
+    settings: per task a copy adapted by 5 Adam(β1 = 0) steps on minibatches of 10 of its 10 shots per
+    class, then θ ← θ + ε·mean(θ̃ − θ) with ε = 1 annealed linearly over 100,000 iterations."""
+    tasks = _learn2learn_tasks(data, 10)
     iterations, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        optimizer.zero_grad()
-        for _ in range(32):
+        step_size = 1.0 * (1 - iterations / 100_000)
+        directions = [torch.zeros_like(p) for p in model.parameters()]
+        for _ in range(5):
             x, y = tasks.sample()
-            support = torch.zeros(len(y), dtype=torch.bool)
-            for label in range(5):
-                support[(y == label).nonzero()[:shots, 0]] = True
-            learner = maml.clone()
-            learner.adapt(loss(learner(x[support]), y[support]))
-            loss(learner(x[~support]), y[~support]).backward()
-        for parameter in maml.parameters():
-            parameter.grad.mul_(1.0 / 32)
-        optimizer.step()
+            learner = copy.deepcopy(model)
+            optimizer = torch.optim.Adam(learner.parameters(), 0.001, betas=(0.0, 0.999))
+            order = torch.randperm(len(y))
+            for step in range(5):
+                batch = order[step * 10 : (step + 1) * 10]
+                optimizer.zero_grad()
+                CROSS_ENTROPY(learner(x[batch]), y[batch]).backward()
+                optimizer.step()
+            with torch.no_grad():
+                for direction, theta, adapted in zip(
+                    directions, model.parameters(), learner.parameters(), strict=True
+                ):
+                    direction.add_(adapted - theta, alpha=1 / 5)
+        with torch.no_grad():
+            for theta, direction in zip(model.parameters(), directions, strict=True):
+                theta.add_(direction, alpha=step_size)
         iterations += 1
-    return model, iterations
+    return iterations
+
+
+REFERENCE_LOOPS = {
+    "maml": _maml_reference(False),
+    "fomaml": _maml_reference(True),
+    "reptile": _reptile_reference,
+}
 
 
 def main() -> None:
@@ -253,6 +316,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="throughput: meta-batches of 32 per run")
     parser.add_argument("--seconds", type=int, default=300, help="accuracy: meta-training budget per run")
     parser.add_argument("--shots", type=int, nargs="*", default=[1, 5])
+    parser.add_argument("--algorithms", nargs="*", default=list(ALGORITHMS), choices=ALGORITHMS)
     parser.add_argument("--test-tasks", type=int, default=600)
     args = parser.parse_args()
     silence_library_noise()
@@ -273,14 +337,18 @@ def main() -> None:
             print(f"| {row['algorithm']} | {row['inner_steps']} | {row['tasks_per_second']:.1f} | "
                   f"{row['peak_autograd_mb']:.1f} | {row['peak_rss_mb']:.0f} |")  # fmt: skip
     else:
-        rows = [row for shots in args.shots for row in accuracy(args.seconds, shots, args.test_tasks)]
-        results["accuracy"] = rows
-        results["accuracy_seconds"] = args.seconds
-        print("| loop | shots | meta-iterations | 5-way accuracy (95% CI) |\n|---|---|---|---|")
+        done = [r for r in results.get("accuracy", []) if "algorithm" in r]
+        for algorithm in args.algorithms:
+            for shots in args.shots:
+                done = [r for r in done if (r["algorithm"], r["shots"]) != (algorithm, shots)]
+                done += accuracy(algorithm, args.seconds, shots, args.test_tasks)
+                results["accuracy"] = done
+                RESULTS.write_text(json.dumps(results, indent=2))  # each pair as soon as it is done
+        print("| algorithm | shots | loop | seconds | meta-iterations | 5-way accuracy (95% CI) |")
+        print("|---|---|---|---|---|---|")
         for row in results["accuracy"]:
-            print(f"| {row['loop']} | {row['shots']} | {row['meta_iterations']} | "
-                  f"{row['accuracy']:.3f} ± {row['ci']:.3f} |")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            print(f"| {row['algorithm']} | {row['shots']} | {row['loop']} | {row['seconds']} | "
+                  f"{row['meta_iterations']} | {row['accuracy']:.3f} ± {row['ci']:.3f} |")  # fmt: skip
     RESULTS.write_text(json.dumps(results, indent=2))
 
 

@@ -12,17 +12,16 @@ A LightningCLI with lit-meta's conventions:
 * bad input ends with one sentence on stderr and exit status 2.
 """
 
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytorch_lightning as pl
-from jsonargparse import ArgumentError, Namespace
+from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from lit_meta.callbacks import RunCheckpoint
 from lit_meta.checkpoints import load_checkpoint
-from lit_meta.errors import ConfigError, config_error_in, one_line_parser_error
+from lit_meta.errors import ConfigError, run_reporting_bad_input
 from lit_meta.modules import MetaLearningModule
 from lit_meta.modules.checkpointing import check_compatible
 from lit_meta.noise import silence_library_noise
@@ -174,15 +173,7 @@ def _default_run_dir(config: Namespace) -> Path:
 def main(args: list[str] | None = None) -> int:
     """Run the training CLI; bad input prints one sentence and returns 2."""
     silence_library_noise()
-    try:
-        LitMetaCLI(args=args)
-    except ArgumentError as error:
-        print(f"error: {one_line_parser_error(str(error))}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        config_error = config_error_in(error)
-        if config_error is None:
-            raise
-        print(f"error: {config_error}", file=sys.stderr)
+    succeeded, _ = run_reporting_bad_input(lambda: LitMetaCLI(args=args))
+    if not succeeded:
         return 2
     return 0

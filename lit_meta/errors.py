@@ -5,6 +5,12 @@ raised as :class:`ConfigError` with one sentence that names the problem; the com
 print that sentence and exit with status 2 instead of a traceback.
 """
 
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ConfigError(ValueError):
     """Bad user input, explained in one sentence."""
@@ -64,3 +70,21 @@ def one_line_parser_error(message: str) -> str:
     if not keys or not reasons:
         return " ".join(line for line in lines if line)
     return f"{'.'.join(keys)}: {reasons[0]}"
+
+
+def run_reporting_bad_input(command: Callable[[], T]) -> tuple[bool, T | None]:
+    """Run a command-line entry point: ``(True, result)``, or ``(False, None)`` after printing one line
+    ``error: <reason>`` on stderr when it failed on bad input (a parser error, or a :class:`ConfigError`
+    anywhere in the chain of causes). Any other exception propagates: it is a bug, not bad input."""
+    from jsonargparse import ArgumentError
+
+    try:
+        return True, command()
+    except ArgumentError as error:
+        print(f"error: {one_line_parser_error(str(error))}", file=sys.stderr)
+    except Exception as error:
+        config_error = config_error_in(error)
+        if config_error is None:
+            raise
+        print(f"error: {config_error}", file=sys.stderr)
+    return False, None

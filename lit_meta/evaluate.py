@@ -9,16 +9,15 @@ written to JSON and plotted. For 1-D regression tasks it also draws the Reptile 
 """
 
 import json
-import sys
 from pathlib import Path
 from typing import Literal
 
 import torch
-from jsonargparse import CLI, ArgumentError
+from jsonargparse import CLI
 from tqdm import tqdm
 
 from lit_meta.checkpoints import load_checkpoint, rebuild
-from lit_meta.errors import ConfigError, config_error_in, one_line_parser_error, require_positive
+from lit_meta.errors import ConfigError, require_positive, run_reporting_bad_input
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
 from lit_meta.modules import FewShotModule
@@ -169,16 +168,10 @@ def _figure1(module: FewShotModule, datamodule, task, steps: int, path: Path) ->
 def main(args: list[str] | None = None) -> int:
     """Command-line entry: bad input prints one sentence and returns 2."""
     silence_library_noise()
-    try:
-        report = CLI(evaluate, args=args, as_positional=False, exit_on_error=False)
-    except ArgumentError as error:
-        print(f"error: {one_line_parser_error(str(error))}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        config_error = config_error_in(error)
-        if config_error is None:
-            raise
-        print(f"error: {config_error}", file=sys.stderr)
+    succeeded, report = run_reporting_bad_input(
+        lambda: CLI(evaluate, args=args, as_positional=False, exit_on_error=False)
+    )
+    if not succeeded:
         return 2
     final = report["final"]
     loss = final["query_loss"]

@@ -13,7 +13,19 @@ from lit_meta.tasks import TaskBatch
 class _DifferentiableInnerLoop(MetaAlgorithm):
     """Shared loop of the algorithms whose meta-gradient flows through learn2learn's ``clone``/``adapt``."""
 
-    wrapper: l2l.algorithms.MAML | l2l.algorithms.MetaSGD
+    WRAPPER: type[l2l.algorithms.MAML] | type[l2l.algorithms.MetaSGD]
+
+    def __init__(
+        self,
+        learner: nn.Module,
+        loss_fn: LossFunction,
+        inner_lr: float,
+        inner_steps: int,
+        first_order: bool = False,
+    ) -> None:
+        super().__init__(learner, loss_fn, inner_lr, inner_steps)
+        self.first_order = first_order
+        self.wrapper = self.WRAPPER(learner, lr=self.inner_lr, first_order=first_order)
 
     @property
     def learner(self) -> nn.Module:
@@ -51,17 +63,7 @@ class MAML(_DifferentiableInnerLoop):
     the inner gradients are treated as constants (first-order MAML, same paper, section 5.2).
     """
 
-    def __init__(
-        self,
-        learner: nn.Module,
-        loss_fn: LossFunction,
-        inner_lr: float,
-        inner_steps: int,
-        first_order: bool = False,
-    ) -> None:
-        super().__init__(learner, loss_fn, inner_lr, inner_steps)
-        self.first_order = first_order
-        self.wrapper = l2l.algorithms.MAML(learner, lr=self.inner_lr, first_order=first_order)
+    WRAPPER = l2l.algorithms.MAML
 
 
 class MetaSGD(_DifferentiableInnerLoop):
@@ -71,14 +73,4 @@ class MetaSGD(_DifferentiableInnerLoop):
     at ``inner_lr`` and are parameters of this module (so the meta-optimizer updates them).
     """
 
-    def __init__(
-        self,
-        learner: nn.Module,
-        loss_fn: LossFunction,
-        inner_lr: float,
-        inner_steps: int,
-        first_order: bool = False,
-    ) -> None:
-        super().__init__(learner, loss_fn, inner_lr, inner_steps)
-        self.first_order = first_order
-        self.wrapper = l2l.algorithms.MetaSGD(learner, lr=self.inner_lr, first_order=first_order)
+    WRAPPER = l2l.algorithms.MetaSGD

@@ -1,5 +1,6 @@
 """Task distributions as Lightning DataModules."""
 
+from lit_meta.datamodules.base import TaskDataModule
 from lit_meta.datamodules.classification import ClassificationTasks
 from lit_meta.datamodules.omniglot import OmniglotDataModule
 from lit_meta.datamodules.sine import SineDataModule, SineTasks
@@ -10,6 +11,7 @@ __all__ = [
     "OmniglotDataModule",
     "SineDataModule",
     "SineTasks",
+    "TaskDataModule",
     "TaskStream",
     "fixed_task_batches",
     "stream_seed",

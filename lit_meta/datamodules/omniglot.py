@@ -5,13 +5,13 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
 from lit_meta.datamodules import omniglot_files
+from lit_meta.datamodules.base import TaskDataModule
 from lit_meta.datamodules.classification import ClassificationTasks
-from lit_meta.datamodules.streams import FixedTasks, TaskStream, fixed_task_batches, stream_seed
+from lit_meta.datamodules.streams import BatchSampler, TaskStream, stream_seed
 from lit_meta.errors import ConfigError, require, require_positive
 
 FULL_SPLIT = (1100, 100)
@@ -24,7 +24,7 @@ SMALL_SPLIT = {"val": ("Tagalog",), "test": ("Japanese_(katakana)", "Sanskrit")}
 SPLITS = ("train", "val", "test")
 
 
-class OmniglotDataModule(pl.LightningDataModule):
+class OmniglotDataModule(TaskDataModule):
     """Few-shot Omniglot: an endless stream of training tasks and fixed validation and test task sets,
     drawn from disjoint characters.
 
@@ -118,21 +118,10 @@ class OmniglotDataModule(pl.LightningDataModule):
         for tasks in self.tasks.values():
             tasks.images = tasks.images.to(device)
 
-    def eval_tasks(self, split: str, num_tasks: int, batch_size: int, shots: int | None = None) -> FixedTasks:
-        """A fixed set of ``num_tasks`` tasks of ``split`` (``val`` or ``test``), in batches."""
+    def eval_sampler(self, split: str, shots: int | None) -> BatchSampler:
         shots = shots or self.shots
         self.tasks[split].check_shots(shots, self.queries)
-        sample = partial(self.tasks[split].sample, shots=shots, queries=self.queries)
-        return fixed_task_batches(sample, stream_seed(self.hparams.seed, split), num_tasks, batch_size)
-
-    def train_dataloader(self) -> TaskStream:
-        return self.train_stream
-
-    def val_dataloader(self) -> FixedTasks:
-        return self.eval_tasks("val", self.hparams.val_tasks, self.hparams.eval_batch_size)
-
-    def test_dataloader(self) -> FixedTasks:
-        return self.eval_tasks("test", self.hparams.test_tasks, self.hparams.eval_batch_size)
+        return partial(self.tasks[split].sample, shots=shots, queries=self.queries)
 
     def describe(self) -> dict:
         """What the results depend on, for reports: subset, classes and alphabets of each split."""

@@ -3,11 +3,11 @@
 import math
 from functools import partial
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from lit_meta.datamodules.streams import FixedTasks, TaskStream, fixed_task_batches, stream_seed
+from lit_meta.datamodules.base import TaskDataModule
+from lit_meta.datamodules.streams import BatchSampler, TaskStream, stream_seed
 from lit_meta.errors import require, require_positive
 from lit_meta.tasks import TaskBatch
 
@@ -60,7 +60,7 @@ def _uniform(shape: tuple[int, ...], bounds: tuple[float, float], generator: tor
     return torch.rand(shape, generator=generator) * (high - low) + low
 
 
-class SineDataModule(pl.LightningDataModule):
+class SineDataModule(TaskDataModule):
     """Few-shot sine regression: an endless training stream and fixed validation and test task sets.
 
     :param shots: support points K per task at validation and test time (10 in both papers).
@@ -115,19 +115,8 @@ class SineDataModule(pl.LightningDataModule):
             epoch_length=epoch_length,
         )
 
-    def eval_tasks(self, split: str, num_tasks: int, batch_size: int, shots: int | None = None) -> FixedTasks:
-        """A fixed set of ``num_tasks`` tasks of ``split`` (``val`` or ``test``), in batches."""
-        sample = partial(self.tasks.sample, shots=shots or self.shots, queries=self.queries)
-        return fixed_task_batches(sample, stream_seed(self.hparams.seed, split), num_tasks, batch_size)
-
-    def train_dataloader(self) -> TaskStream:
-        return self.train_stream
-
-    def val_dataloader(self) -> FixedTasks:
-        return self.eval_tasks("val", self.hparams.val_tasks, self.hparams.eval_batch_size)
-
-    def test_dataloader(self) -> FixedTasks:
-        return self.eval_tasks("test", self.hparams.test_tasks, self.hparams.eval_batch_size)
+    def eval_sampler(self, split: str, shots: int | None) -> BatchSampler:
+        return partial(self.tasks.sample, shots=shots or self.shots, queries=self.queries)
 
     def ground_truth(self, tasks: TaskBatch, x: Tensor) -> Tensor:
         """The true function of each task at inputs ``x`` (``[B, N, 1]``), for plots."""

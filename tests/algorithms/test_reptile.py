@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from lit_meta.algorithms import Reptile, add_reptile_gradient_, reptile_step_
 from lit_meta.algorithms.reptile import minibatch_indices
+from lit_meta.errors import ConfigError
 from lit_meta.nn import MLP
 
 INNER_LR, INNER_STEPS, EPSILON = 0.05, 3, 0.3
@@ -120,3 +121,32 @@ def test_minibatch_generator_state_travels_in_the_state_dict(sine_tasks):
     second = Reptile(tiny_mlp(), F.mse_loss, INNER_LR, INNER_STEPS, inner_batch_size=2, seed=99)
     second.load_state_dict(first.state_dict())
     assert torch.equal(first.generator.get_state(), second.generator.get_state())
+
+
+def test_inner_adam_is_the_papers_adam_with_beta1_zero_written_out(sine_tasks):
+    """Adam with β1 = 0 from fresh state: step t moves θ by lr·g / (sqrt(v_t / (1 − β2^t)) + eps)."""
+    torch.manual_seed(0)
+    reptile = Reptile(MLP(1, 1, [8]), F.mse_loss, inner_lr=0.01, inner_steps=3, inner_optimizer="adam")
+    support_x, support_y = sine_tasks.support_x[0], sine_tasks.support_y[0]
+    names = [name for name, _ in reptile.learner.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for p in reptile.learner.parameters()]
+    second_moments = [torch.zeros_like(p) for p in params]
+    beta2, eps = 0.999, 1e-8
+    for t in range(1, 4):
+        state = dict(zip(names, params, strict=True))
+        prediction = torch.func.functional_call(reptile.learner, state, (support_x,))
+        gradients = torch.autograd.grad(F.mse_loss(prediction, support_y), params)
+        with torch.no_grad():
+            for p, g, v in zip(params, gradients, second_moments, strict=True):
+                v.mul_(beta2).add_((1 - beta2) * g * g)
+                p.sub_(0.01 * g / ((v / (1 - beta2**t)).sqrt() + eps))
+    adapted = reptile.adapt(support_x, support_y, steps=3)
+    for ours, reference in zip(adapted.parameters(), params, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_inner_optimizer_is_validated():
+    with pytest.raises(ConfigError, match="unknown inner_optimizer 'rmsprop'"):
+        Reptile(MLP(1, 1, [4]), F.mse_loss, 0.1, 1, inner_optimizer="rmsprop")
+    with pytest.raises(ConfigError, match="compile_inner_loop supports the sgd inner optimizer only"):
+        Reptile(MLP(1, 1, [4]), F.mse_loss, 0.1, 1, compile=True, inner_optimizer="adam")
