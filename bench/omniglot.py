@@ -4,6 +4,7 @@ throughput and peak memory, and accuracy against learn2learn's reference loop at
     python bench/omniglot.py sampling                 # tasks/s: lit-meta's sampler vs learn2learn's
     python bench/omniglot.py throughput               # tasks/s and peak memory, MAML/FOMAML/Reptile
     python bench/omniglot.py accuracy --seconds 300   # same-budget accuracy vs learn2learn's loop
+    python bench/omniglot.py reference-throughput --seconds 120   # learn2learn's loop with its PNG data
 
 Results are merged into bench/results/omniglot.json; markdown tables are printed.
 """
@@ -62,7 +63,7 @@ def sampling(seconds: float = 10.0) -> dict:
     return rates
 
 
-def _learn2learn_png_tasks(folder: Path) -> l2l.data.TaskDataset:
+def _learn2learn_png_tasks(folder: Path, per_class: int = 16) -> l2l.data.TaskDataset:
     """learn2learn's Omniglot pipeline: a dataset that opens and transforms a PNG per image, then
     NWays, KShots, LoadData, RemapLabels, ConsecutiveLabels and a random rotation per class."""
     files = sorted(folder.glob("*/*/*.png"))
@@ -84,7 +85,7 @@ def _learn2learn_png_tasks(folder: Path) -> l2l.data.TaskDataset:
     meta = l2l.data.MetaDataset(PNGs(), labels_to_indices=by_label)
     transforms = [
         l2l.data.transforms.NWays(meta, 5),
-        l2l.data.transforms.KShots(meta, 16),
+        l2l.data.transforms.KShots(meta, per_class),
         l2l.data.transforms.LoadData(meta),
         l2l.data.transforms.RemapLabels(meta),
         l2l.data.transforms.ConsecutiveLabels(meta),
@@ -246,9 +247,9 @@ def _first_of_each_class(labels: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def _maml_reference(first_order: bool):
-    def train(model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int) -> int:
+    def train(model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int, tasks=None) -> int:
         """learn2learn's examples/vision/maml_omniglot.py: clone, adapt, backward per task, mean of grads."""
-        tasks = _learn2learn_tasks(data, shots + data.queries)
+        tasks = tasks or _learn2learn_tasks(data, shots + data.queries)
         maml = l2l.algorithms.MAML(model, lr=0.4, first_order=first_order)
         optimizer = torch.optim.Adam(maml.parameters(), 1e-3)
         iterations, start = 0, time.perf_counter()
@@ -300,6 +301,30 @@ def _reptile_reference(model: torch.nn.Module, data: OmniglotDataModule, shots: 
     return iterations
 
 
+def reference_throughput(seconds: int) -> dict:
+    """MAML 5-way 1-shot meta-training tasks/s of learn2learn's reference loop fed by learn2learn's
+    TaskDataset over (a) the decoded images in memory, as in the accuracy runs, and (b) a dataset that
+    decodes each PNG with PIL, as learn2learn's Omniglot datasets do."""
+    data = datamodule(ways=5, shots=1, queries=15)
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(DATA / "images_background_small1.zip") as bundle:
+            bundle.extractall(folder)
+        sources = {
+            "in-memory images": _learn2learn_tasks(data, 16),
+            "PNG decoded per image (PIL)": _learn2learn_png_tasks(
+                Path(folder) / "images_background_small1", 16
+            ),
+        }
+        for name, tasks in sources.items():
+            torch.manual_seed(0)
+            start = time.perf_counter()
+            iterations = REFERENCE_LOOPS["maml"](Conv4(1, 5), data, 1, seconds, tasks)
+            rates[name] = 32 * iterations / (time.perf_counter() - start)
+            print(name, rates[name], flush=True)
+    return rates
+
+
 REFERENCE_LOOPS = {
     "maml": _maml_reference(False),
     "fomaml": _maml_reference(True),
@@ -311,7 +336,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["sampling", "throughput", "accuracy", "worker"])
+    parser.add_argument(
+        "part", choices=["sampling", "throughput", "accuracy", "reference-throughput", "worker"]
+    )
     parser.add_argument("args", nargs="*")
     parser.add_argument("--iterations", type=int, default=3, help="throughput: meta-batches of 32 per run")
     parser.add_argument("--seconds", type=int, default=300, help="accuracy: meta-training budget per run")
@@ -329,6 +356,11 @@ def main() -> None:
         print("| sampler | tasks/s (5-way 1-shot, 15 queries, one core) |\n|---|---|")
         for name, rate in results["sampling"].items():
             print(f"| {name} | {rate:,.0f} |")
+    elif args.part == "reference-throughput":
+        results["reference_throughput"] = reference_throughput(args.seconds)
+        print("| learn2learn MAML loop fed by | tasks/s |\n|---|---|")
+        for name, rate in results["reference_throughput"].items():
+            print(f"| {name} | {rate:.1f} |")
     elif args.part == "throughput":
         results["throughput"] = throughput(args.iterations)
         print("| algorithm | inner steps | tasks/s | autograd peak (MB) | peak RSS (MB) |")
