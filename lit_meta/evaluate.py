@@ -76,7 +76,7 @@ def evaluate(
     if seed is not None:
         datamodule.hparams.seed = seed
     task_set = [batch.to(device) for batch in datamodule.eval_tasks(split, tasks, batch_size, shots=shots)]
-    transductive = module.hparams.get("transductive", True) if transductive is None else transductive
+    transductive = module.hparams.transductive if transductive is None else transductive
     curve_batches = [
         module.adaptation_curve([batch], steps, transductive)
         for batch in tqdm(task_set, desc="adapting", unit="batch")
