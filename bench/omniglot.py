@@ -270,11 +270,16 @@ def _maml_reference(first_order: bool):
     return train
 
 
-def _reptile_reference(model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int) -> int:
+REPTILE_TRAIN_SHOTS = 10
+
+
+def _reptile_reference(
+    model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int, tasks=None
+) -> int:
     """learn2learn's examples/vision/reptile_miniimagenet.py logic with the Reptile paper's Omniglot
     settings: per task a copy adapted by 5 Adam(β1 = 0) steps on minibatches of 10 of its 10 shots per
     class, then θ ← θ + ε·mean(θ̃ − θ) with ε = 1 annealed linearly over 100,000 iterations."""
-    tasks = _learn2learn_tasks(data, 10)
+    tasks = tasks or _learn2learn_tasks(data, REPTILE_TRAIN_SHOTS)
     iterations, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         step_size = 1.0 * (1 - iterations / 100_000)
@@ -301,28 +306,32 @@ def _reptile_reference(model: torch.nn.Module, data: OmniglotDataModule, shots: 
     return iterations
 
 
-def reference_throughput(seconds: int) -> dict:
-    """MAML 5-way 1-shot meta-training tasks/s of learn2learn's reference loop fed by learn2learn's
-    TaskDataset over (a) the decoded images in memory, as in the accuracy runs, and (b) a dataset that
-    decodes each PNG with PIL, as learn2learn's Omniglot datasets do."""
+def reference_throughput(seconds: int) -> list[dict]:
+    """Meta-training tasks/s of learn2learn's reference loops (5-way 1-shot, the configs' meta-batch)
+    fed by learn2learn's TaskDataset over (a) the decoded images in memory, as in the accuracy runs,
+    and (b) a dataset that decodes each PNG with PIL, as learn2learn's own Omniglot datasets do."""
     data = datamodule(ways=5, shots=1, queries=15)
-    rates = {}
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         with zipfile.ZipFile(DATA / "images_background_small1.zip") as bundle:
             bundle.extractall(folder)
-        sources = {
-            "in-memory images": _learn2learn_tasks(data, 16),
-            "PNG decoded per image (PIL)": _learn2learn_png_tasks(
-                Path(folder) / "images_background_small1", 16
-            ),
-        }
-        for name, tasks in sources.items():
-            torch.manual_seed(0)
-            start = time.perf_counter()
-            iterations = REFERENCE_LOOPS["maml"](Conv4(1, 5), data, 1, seconds, tasks)
-            rates[name] = 32 * iterations / (time.perf_counter() - start)
-            print(name, rates[name], flush=True)
-    return rates
+        for algorithm in ALGORITHMS:
+            per_class = REPTILE_TRAIN_SHOTS if algorithm == "reptile" else 1 + data.queries
+            meta_batch = 5 if algorithm == "reptile" else 32
+            sources = {
+                "in-memory images": _learn2learn_tasks(data, per_class),
+                "PNG decoded per image (PIL)": _learn2learn_png_tasks(
+                    Path(folder) / "images_background_small1", per_class
+                ),
+            }
+            for name, tasks in sources.items():
+                torch.manual_seed(0)
+                start = time.perf_counter()
+                iterations = REFERENCE_LOOPS[algorithm](Conv4(1, 5), data, 1, seconds, tasks)
+                rate = meta_batch * iterations / (time.perf_counter() - start)
+                rows.append({"algorithm": algorithm, "data": name, "tasks_per_second": rate})
+                print(rows[-1], flush=True)
+    return rows
 
 
 REFERENCE_LOOPS = {
@@ -358,9 +367,9 @@ def main() -> None:
             print(f"| {name} | {rate:,.0f} |")
     elif args.part == "reference-throughput":
         results["reference_throughput"] = reference_throughput(args.seconds)
-        print("| learn2learn MAML loop fed by | tasks/s |\n|---|---|")
-        for name, rate in results["reference_throughput"].items():
-            print(f"| {name} | {rate:.1f} |")
+        print("| learn2learn loop | fed by | tasks/s |\n|---|---|---|")
+        for row in results["reference_throughput"]:
+            print(f"| {row['algorithm']} | {row['data']} | {row['tasks_per_second']:.1f} |")
     elif args.part == "throughput":
         results["throughput"] = throughput(args.iterations)
         print("| algorithm | inner steps | tasks/s | autograd peak (MB) | peak RSS (MB) |")

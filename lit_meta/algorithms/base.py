@@ -24,11 +24,12 @@ class MetaStepOutput:
     """What one meta-gradient computation observed on the query sets (detached).
 
     ``query_loss`` is ``[B]``, one post-adaptation loss per task; ``query_output`` is ``[B, Q, ...]``,
-    the adapted model's outputs on the query inputs (for accuracy and other metrics).
+    the adapted model's outputs on the query inputs (for accuracy and other metrics). Both are ``None``
+    when the algorithm was asked not to score the query sets and scoring would have cost extra work.
     """
 
-    query_loss: Tensor
-    query_output: Tensor
+    query_loss: Tensor | None
+    query_output: Tensor | None
 
 
 class MetaAlgorithm(nn.Module, ABC):
@@ -58,8 +59,12 @@ class MetaAlgorithm(nn.Module, ABC):
         return self.learner(x)
 
     @abstractmethod
-    def meta_gradient(self, tasks: TaskBatch) -> MetaStepOutput:
-        """Add the meta-gradient of ``tasks`` to ``.grad`` of this module's parameters."""
+    def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
+        """Add the meta-gradient of ``tasks`` to ``.grad`` of this module's parameters.
+
+        With ``score=False`` an algorithm whose meta-gradient does not need the query sets' outputs
+        (Reptile) skips computing them; the others return them anyway, as they come for free.
+        """
 
     @abstractmethod
     def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:

@@ -31,7 +31,7 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
     def learner(self) -> nn.Module:
         return self.wrapper.module
 
-    def meta_gradient(self, tasks: TaskBatch) -> MetaStepOutput:
+    def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
         losses, outputs = [], []
         for i in range(len(tasks)):
             adapted = self.wrapper.clone()

@@ -164,17 +164,20 @@ class FewShotModule(MetaLearningModule):
     def training_step(self, batch: TaskBatch, batch_idx: int) -> None:
         optimizer = self.optimizers()
         optimizer.zero_grad()
-        result = self.algorithm.meta_gradient(batch)
+        # global_step counts optimizer steps, so this step logs if the count after it is a multiple
+        logs = (self.global_step + 1) % self.trainer.log_every_n_steps == 0
+        result = self.algorithm.meta_gradient(batch, score=logs)
         if self.hparams.gradient_clip_val is not None:
             self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
         optimizer.step()
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()
-        self._record_training("query_loss", result.query_loss)
-        if not torch.is_floating_point(batch.query_y):
-            self._record_training("query_accuracy", query_accuracy(result.query_output, batch.query_y))
-        if self.global_step % self.trainer.log_every_n_steps == 0:
+        if result.query_loss is not None:
+            self._record_training("query_loss", result.query_loss)
+            if not torch.is_floating_point(batch.query_y):
+                self._record_training("query_accuracy", query_accuracy(result.query_output, batch.query_y))
+        if logs:
             self._log_training()
 
     def validation_step(self, batch: TaskBatch, batch_idx: int) -> None:
@@ -211,7 +214,8 @@ class FewShotModule(MetaLearningModule):
         self._training_window.setdefault(name, []).append(per_task)
 
     def _log_training(self) -> None:
-        """Log the mean over tasks of each training metric since the last log, then start a new window.
+        """Log the mean over tasks of each training metric since the last log, then start a new window
+        (Reptile scores only the logging step's tasks, see :meth:`Reptile.meta_gradient`).
 
         Logging once per ``trainer.log_every_n_steps`` (when Lightning writes to its loggers anyway)
         rather than every step keeps Lightning's per-call logging cost (and a metric object's update

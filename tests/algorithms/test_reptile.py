@@ -90,6 +90,17 @@ def test_meta_gradient_leaves_the_meta_parameters_unchanged(sine_tasks):
     assert output.query_loss.shape == (3,) and output.query_output.shape == sine_tasks.query_y.shape
 
 
+def test_unscored_meta_gradient_is_the_same_direction_without_query_outputs(sine_tasks):
+    scored = Reptile(tiny_mlp(), F.mse_loss, INNER_LR, INNER_STEPS, inner_batch_size=5, seed=3)
+    unscored = copy.deepcopy(scored)
+    scored.meta_gradient(sine_tasks, score=True)
+    output = unscored.meta_gradient(sine_tasks, score=False)
+    assert output.query_loss is None and output.query_output is None
+    for a, b in zip(scored.parameters(), unscored.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
+    assert torch.equal(scored.generator.get_state(), unscored.generator.get_state())
+
+
 def test_adapt_is_seed_003_reptile_adapt(sine_tasks):
     model = tiny_mlp()
     reptile = Reptile(copy.deepcopy(model), F.mse_loss, INNER_LR, INNER_STEPS)

@@ -2,6 +2,7 @@
 
 import copy
 import io
+import math
 import random
 
 import numpy as np
@@ -78,6 +79,22 @@ def test_training_logs_query_loss_through_lightning():
     trainer = fit(module, SineDataModule(meta_batch_size=2, epoch_length=10), steps=10, log_every_n_steps=5)
     assert "train/query_loss" in trainer.callback_metrics
     assert trainer.global_step == 10
+
+
+def test_reptile_scores_the_query_sets_only_on_logging_steps(monkeypatch):
+    pl.seed_everything(0)
+    module = FewShotModule(algorithm="reptile", inner_steps=2)
+    requests = []
+    meta_gradient = module.algorithm.meta_gradient
+
+    def recording(tasks, score=True):
+        requests.append(score)
+        return meta_gradient(tasks, score=score)
+
+    monkeypatch.setattr(module.algorithm, "meta_gradient", recording)
+    trainer = fit(module, SineDataModule(meta_batch_size=2, epoch_length=10), steps=10, log_every_n_steps=5)
+    assert requests == [False] * 4 + [True] + [False] * 4 + [True]  # the steps that end at 5 and 10
+    assert math.isfinite(trainer.callback_metrics["train/query_loss"])
 
 
 @pytest.mark.parametrize(
