@@ -13,16 +13,20 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from lit_meta.datamodules import OmniglotDataModule, SineDataModule
+from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
 from lit_meta.errors import ConfigError
-from lit_meta.modules import FewShotModule, MetaLearningModule
+from lit_meta.modules import FewShotModule, MetaLearningModule, SB3ReptileModule
 from lit_meta.modules.checkpointing import checkpoint_stamp
 
-MODULES: dict[str, type[MetaLearningModule]] = {"FewShotModule": FewShotModule}
+MODULES: dict[str, type[MetaLearningModule]] = {
+    "FewShotModule": FewShotModule,
+    "SB3ReptileModule": SB3ReptileModule,
+}
 """The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
 DATAMODULES: dict[str, type[pl.LightningDataModule]] = {
     "SineDataModule": SineDataModule,
     "OmniglotDataModule": OmniglotDataModule,
+    "RLTaskDataModule": RLTaskDataModule,
 }
 INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
 """Constructor arguments that take objects (not stored): the module's defaults are used instead."""
@@ -68,18 +72,20 @@ def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.Light
             f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
         )
     module = module_class(**_init_kwargs(module_class, checkpoint.get("hyper_parameters", {})))
-    try:
-        module.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        raise ConfigError(
-            f"{source} has weights that do not fit its own hyperparameters ({_first_line(error)})"
-        ) from None
     datamodule_class = DATAMODULES.get(stamp.get("datamodule", ""))
     datamodule = None
     if datamodule_class is not None:
         datamodule = datamodule_class(
             **_init_kwargs(datamodule_class, checkpoint.get("datamodule_hyper_parameters", {}))
         )
+        if hasattr(module, "check_data"):
+            module.check_data(datamodule)  # modules built on their data (RL spaces) are complete now
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise ConfigError(
+            f"{source} has weights that do not fit its own hyperparameters ({_first_line(error)})"
+        ) from None
     return module, datamodule
 
 

@@ -149,6 +149,8 @@ class LitMetaCLI(LightningCLI):
             )
         if hasattr(self.model, "check_data"):
             self.model.check_data(self.datamodule)
+        if self.trainer is not None:
+            self.model.check_trainer(self.trainer)
         super().after_instantiate_classes()
 
     def _active_config(self) -> Namespace:

@@ -1,11 +1,16 @@
 """Test-time adaptation of a trained checkpoint on held-out tasks: ``python evaluate.py --ckpt <path>``.
 
 The checkpoint is read with ``weights_only=True`` and the model rebuilt from its validated
-hyperparameters through lit-meta's own registry, so a crafted checkpoint cannot run code. For each
-held-out task the meta-learned initialisation is adapted to the support set with the rule it was trained
-with (Reptile: plain SGD, seed 003's ``reptile_adapt``; MAML: its inner step; Meta-SGD: its learned
-rates) for 0..K steps, and the query loss (and accuracy) after each step is reported as mean ± 95% CI,
-written to JSON and plotted. For 1-D regression tasks it also draws the Reptile paper's Figure 1.
+hyperparameters through lit-meta's own registry, so a crafted checkpoint cannot run code.
+
+* Few-shot models: for each held-out task the meta-learned initialisation is adapted to the support
+  set with the rule it was trained with (Reptile: plain SGD, seed 003's ``reptile_adapt``; MAML: its
+  inner step; Meta-SGD: its learned rates) for 0..K steps, and the query loss (and accuracy) after each
+  step is reported. For 1-D regression tasks it also draws the Reptile paper's Figure 1.
+* Meta-RL over SB3 learners: on each held-out task, the return before and after each of K rounds of
+  inner training, from the meta-learned initialisation and from a fresh random one (seed 002's metric).
+
+Results are mean ± 95% CI over tasks, written to JSON and plotted.
 """
 
 import json
@@ -17,11 +22,12 @@ from jsonargparse import CLI
 from tqdm import tqdm
 
 from lit_meta.checkpoints import load_checkpoint, rebuild
-from lit_meta.errors import ConfigError, require_positive, run_reporting_bad_input
+from lit_meta.errors import ConfigError, require, require_positive, run_reporting_bad_input
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
-from lit_meta.modules import FewShotModule
+from lit_meta.modules import FewShotModule, SB3ReptileModule
 from lit_meta.noise import silence_library_noise
+from lit_meta.rl_report import rl_report
 
 FIGURE1_STEPS = (0, 1)
 """Besides the last step, the adaptation steps drawn in the Figure-1 plot."""
@@ -38,6 +44,7 @@ def evaluate(
     device: str = "cpu",
     batch_size: int = 25,
     transductive: bool | None = None,
+    episodes: int | None = None,
 ) -> dict:
     """Adapt a checkpoint's meta-learned initialisation to held-out tasks and report how well it does.
 
@@ -55,6 +62,7 @@ def evaluate(
     :param transductive: predict each task's query set as one batch (batch normalisation sees its
         statistics, the MAML paper's setting) or each query example with the support set alone (the
         Reptile paper's non-transductive setting); default: as the model was trained.
+    :param episodes: meta-RL only: evaluation episodes per measurement (default: the module's).
     :return: the report that is also written to JSON.
     """
     require_positive("tasks", tasks)
@@ -65,6 +73,15 @@ def evaluate(
         require_positive("shots", shots)
     checkpoint_path = Path(ckpt)
     module, datamodule = rebuild(load_checkpoint(checkpoint_path), source=f"checkpoint {checkpoint_path}")
+    out_dir = Path(out) if out else checkpoint_path.parent.parent / "evaluation"
+    if isinstance(module, SB3ReptileModule):
+        for name, value in {"shots": shots, "transductive": transductive}.items():
+            if value is not None:
+                raise ConfigError(f"--{name} applies to few-shot models, not to a {type(module).__name__}")
+        require(device == "cpu", f"{type(module).__name__} evaluates on the CPU, got device '{device}'")
+        return rl_report(module, datamodule, checkpoint_path, out_dir, tasks, steps, seed, split, episodes)
+    if episodes is not None:
+        raise ConfigError("--episodes applies to meta-RL models, not to a few-shot model")
     if not isinstance(module, FewShotModule) or datamodule is None:
         raise ConfigError(
             f"checkpoint {checkpoint_path} holds a {type(module).__name__}, not a few-shot model"
@@ -84,7 +101,6 @@ def evaluate(
     loss = torch.cat([c.loss for c in curve_batches])
     accuracy = None if curve_batches[0].accuracy is None else torch.cat([c.accuracy for c in curve_batches])
 
-    out_dir = Path(out) if out else checkpoint_path.parent.parent / "evaluation"
     ways = getattr(datamodule, "ways", 1)  # regression tasks count examples, classification per class
     shots_per_task = task_set[0].support_x.shape[1] // ways
     stem = f"{checkpoint_path.stem}-{split}-{tasks}tasks-{steps}steps-{shots_per_task}shots"
@@ -173,9 +189,18 @@ def main(args: list[str] | None = None) -> int:
     )
     if not succeeded:
         return 2
+    print(f"checkpoint: {report['checkpoint']}")
+    if "return" in report:
+        for name, final in report["final"].items():
+            print(
+                f"return after {report['steps']} rounds ({report['updates'][-1]} updates) on "
+                f"{report['tasks']} held-out tasks, {name}: {final['mean']:.1f} ± {final['ci']:.1f} (95% CI)"
+            )
+        for name, path in report["files"].items():
+            print(f"{name}: {path}")
+        return 0
     final = report["final"]
     loss = final["query_loss"]
-    print(f"checkpoint: {report['checkpoint']}")
     print(
         f"query loss after {report['steps']} steps on {report['tasks']} held-out tasks: "
         f"{loss['mean']:.4f} ± {loss['ci']:.4f} (95% CI)"

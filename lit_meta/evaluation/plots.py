@@ -9,15 +9,21 @@ import matplotlib.pyplot as plt
 
 
 def plot_adaptation_curve(
-    curves: dict[str, list[dict[str, float]]], path: Path, title: str, ylabel: str = "query loss"
+    curves: dict[str, list[dict[str, float]]],
+    path: Path,
+    title: str,
+    ylabel: str = "query loss",
+    xlabel: str = "adaptation steps",
+    x_values: list[float] | None = None,
 ) -> Path:
     """Mean ± CI of a metric against adaptation steps, one line per entry of ``curves``.
 
-    Each curve is a list of ``{"step", "mean", "ci"}`` records (see :func:`summarise_per_step`).
+    Each curve is a list of ``{"step", "mean", "ci"}`` records (see :func:`summarise_per_step`);
+    ``x_values`` replaces the step numbers on the x-axis (e.g. cumulative gradient updates).
     """
     figure, axis = plt.subplots(figsize=(6, 4))
     for label, records in curves.items():
-        steps = [r["step"] for r in records]
+        steps = list(x_values) if x_values is not None else [r["step"] for r in records]
         means = [r["mean"] for r in records]
         half_widths = [r["ci"] if r["ci"] == r["ci"] else 0.0 for r in records]  # NaN (one task) -> no band
         axis.plot(steps, means, marker="o", markersize=3, label=label)
@@ -27,7 +33,7 @@ def plot_adaptation_curve(
             [m + h for m, h in zip(means, half_widths, strict=True)],
             alpha=0.25,
         )
-    axis.set_xlabel("adaptation steps")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel(f"{ylabel} (mean ± 95% CI)")
     axis.set_title(title)
     axis.grid(alpha=0.3)

@@ -2,5 +2,6 @@
 
 from lit_meta.modules.checkpointing import MetaLearningModule
 from lit_meta.modules.few_shot import NETWORKS, FewShotModule, build_network
+from lit_meta.modules.sb3_reptile import SB3ReptileModule
 
-__all__ = ["NETWORKS", "FewShotModule", "MetaLearningModule", "build_network"]
+__all__ = ["NETWORKS", "FewShotModule", "MetaLearningModule", "SB3ReptileModule", "build_network"]

@@ -65,6 +65,10 @@ class MetaLearningModule(pl.LightningModule):
 
     ARCHITECTURE_HPARAMS: tuple[str, ...] = ()
 
+    def check_trainer(self, trainer: pl.Trainer) -> None:
+        """Refuse, with one sentence, a Trainer this module cannot run under (called by the CLI before
+        anything starts). Every setting is accepted by default."""
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         stamp = {"module": type(self).__name__, "format": CHECKPOINT_FORMAT}
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None

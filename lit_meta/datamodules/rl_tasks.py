@@ -1,0 +1,151 @@
+"""Task distributions of MDPs as a DataModule: a resumable stream of meta-batches of tasks for
+meta-training, and fixed held-out tasks for validation and test."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+
+import gymnasium as gym
+import numpy as np
+import pytorch_lightning as pl
+
+from lit_meta.datamodules.streams import FixedTasks, stream_seed
+from lit_meta.envs import Task, check_env_id, make_task_env, sample_task_env
+from lit_meta.errors import require, require_positive
+from lit_meta.sb3.meta_algorithm import sample_meta_batch
+from lit_meta.sb3.task_generator import TaskGenerator
+
+
+@dataclass
+class MetaBatch:
+    """The tasks of one meta-iteration: ``tasks`` are ``(env, info, origin_meta_step)``."""
+
+    meta_step: int
+    tasks: list[tuple[gym.Env, dict, int | None]]
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+class MetaBatchStream:
+    """Meta-batches drawn from a task generator, cut into epochs of ``epoch_length``; its state (how
+    many were drawn, and the generator's own state) is saved with Lightning's loop state."""
+
+    def __init__(self, task_generator: TaskGenerator, batch_size: int, seed: int, epoch_length: int) -> None:
+        require_positive("meta_batch_size", batch_size)
+        require_positive("epoch_length", epoch_length)
+        self.task_generator = task_generator
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch_length = epoch_length
+        self.batches_drawn = 0
+
+    def __len__(self) -> int:
+        return self.epoch_length
+
+    def __iter__(self) -> Iterator[MetaBatch]:
+        for _ in range(self.epoch_length):
+            meta_step = self.batches_drawn
+            tasks = sample_meta_batch(self.task_generator, meta_step, self.batch_size, self.seed)
+            self.batches_drawn += 1
+            yield MetaBatch(meta_step, tasks)
+
+    def state_dict(self) -> dict:
+        return {"batches_drawn": self.batches_drawn, "task_generator": self.task_generator.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches_drawn = state["batches_drawn"]
+        self.task_generator.load_state_dict(state["task_generator"])
+
+
+class RLTaskDataModule(pl.LightningDataModule):
+    """Tasks of a registered task family (``lit_meta.envs``) for meta-RL.
+
+    :param env: registered id of the family, e.g. ``lit_meta/CartPoleTask-v0``.
+    :param ranges: sampling intervals of the task parameters, ``{name: [low, high]}`` (default: the
+        family's own).
+    :param train_tasks: ``None`` makes a new task at every draw (dynamic tasks, revisited with
+        probability ``revisit_prob``); a number fixes that many training tasks, drawn once (static).
+    :param revisit_policy: ``random``, ``cyclic`` or ``weighted`` (see :class:`TaskGenerator`).
+    :param revisit_prob: dynamic tasks: probability of revisiting an earlier task.
+    :param weights: static tasks with the ``weighted`` policy: one weight per training task.
+    :param meta_batch_size: tasks per meta-iteration.
+    :param epoch_length: meta-iterations per epoch (the progress bar's unit).
+    :param val_tasks: held-out tasks scored at each validation.
+    :param test_tasks: held-out tasks of ``trainer.test``.
+    :param seed: seed of every task draw; training, validation and test draw from distinct streams.
+    """
+
+    def __init__(
+        self,
+        env: str = "lit_meta/CartPoleTask-v0",
+        ranges: dict[str, list[float]] | None = None,
+        train_tasks: int | None = None,
+        revisit_policy: str = "random",
+        revisit_prob: float = 0.0,
+        weights: list[float] | None = None,
+        meta_batch_size: int = 4,
+        epoch_length: int = 100,
+        val_tasks: int = 4,
+        test_tasks: int = 20,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_env_id(env)
+        for name, value in {"val_tasks": val_tasks, "test_tasks": test_tasks}.items():
+            require_positive(name, value)
+        self.save_hyperparameters()
+        self.template = make_task_env(env, ranges=ranges)  # checks the ranges
+        self.task_callable = partial(sample_task_env, env, ranges=ranges)
+        if train_tasks is None:
+            require(weights is None, "weights apply to a fixed set of train_tasks only")
+            generator = TaskGenerator(
+                task_callable=self.task_callable,
+                revisit_policy=revisit_policy,
+                revisit_prob=revisit_prob,
+                seed=stream_seed(seed, "revisits"),
+            )
+        else:
+            require_positive("train_tasks", train_tasks)
+            generator = TaskGenerator(
+                tasks=[self.task_callable(seed=s) for s in _seeds(seed, "train", train_tasks)],
+                revisit_policy=revisit_policy,
+                weights=weights,
+                seed=stream_seed(seed, "revisits"),
+            )
+        self.task_generator = generator
+        self.train_stream = MetaBatchStream(
+            generator, meta_batch_size, stream_seed(seed, "train"), epoch_length
+        )
+
+    def template_env(self) -> gym.Env:
+        """An environment of the family, for the spaces every task shares."""
+        return self.template
+
+    def eval_tasks(self, split: str, num_tasks: int) -> list[Task]:
+        """``num_tasks`` fixed held-out tasks of ``split`` (``val`` or ``test``), never drawn in training
+        (a distinct seed stream over continuous parameters)."""
+        require_positive("the number of evaluation tasks", num_tasks)
+        rng = np.random.default_rng(stream_seed(self.hparams.seed, split))
+        return self.template.unwrapped.sample_tasks(num_tasks, rng)
+
+    def make_env(self, task: Task) -> gym.Env:
+        return make_task_env(self.hparams.env, task=task, ranges=self.hparams.ranges)
+
+    def train_dataloader(self) -> MetaBatchStream:
+        return self.train_stream
+
+    def val_dataloader(self) -> FixedTasks:
+        """One held-out task per batch (a plain list would be read by Lightning as many dataloaders)."""
+        return FixedTasks([[task] for task in self.eval_tasks("val", self.hparams.val_tasks)])
+
+    def test_dataloader(self) -> FixedTasks:
+        return FixedTasks([[task] for task in self.eval_tasks("test", self.hparams.test_tasks)])
+
+    def describe(self) -> dict:
+        """What results depend on, for reports."""
+        return {"env": self.hparams.env, "ranges": self.template.unwrapped.ranges}
+
+
+def _seeds(seed: int, stream: str, count: int) -> list[int]:
+    return [int(s) for s in np.random.default_rng(stream_seed(seed, stream)).integers(2**31, size=count)]

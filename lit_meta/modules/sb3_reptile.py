@@ -1,0 +1,220 @@
+"""Reptile over Stable-Baselines3 learners (seed 001) as a LightningModule: each training step is one
+meta-iteration of :class:`lit_meta.sb3.ReptileMetaRL` on a meta-batch from :class:`RLTaskDataModule`."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.cli import OptimizerCallable
+from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+from torch import Tensor
+from tqdm import tqdm
+
+from lit_meta.errors import ConfigError, require, require_positive
+from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.sb3 import ReptileMetaRL, derive_seed, resolve_rl_algorithm, timesteps_for_updates
+from lit_meta.sb3.evaluation import adaptation_returns, updates_per_step
+
+SB3_EXPORT = "sb3/meta_policy.zip"
+"""Where, inside the run directory, the meta-initialisation is exported in SB3's format."""
+
+
+class SB3ReptileModule(MetaLearningModule):
+    """Meta-trains the initial parameters of an SB3 learner with Reptile.
+
+    Train with ``python train.py fit --config configs/cartpole_sb3_reptile.yaml``.
+
+    :param rl_algorithm: the inner learner, one of SB3's algorithms by name (``PPO``, ``SAC``, ...).
+    :param rl_algo_kwargs: its keyword arguments (``policy``, ``n_steps``, ``policy_kwargs``, ...).
+    :param inner_timesteps: timesteps of each task's inner ``learn``; or give ``inner_updates``.
+    :param inner_updates: Reptile's k, gradient updates per task (converted to timesteps with
+        :func:`lit_meta.sb3.timesteps_for_updates`).
+    :param meta_step_size: ε at the first meta-iteration.
+    :param meta_step_size_final: ε at ``trainer.max_steps``, linearly annealed (the Reptile paper anneals
+        to 0); ``None`` keeps ε constant.
+    :param ignore_prefixes: parameter-name prefixes the meta-update leaves alone (e.g. ``log_std``).
+    :param eval_steps: rounds of inner training in validation and test (and ``evaluate.py``'s default
+        K); the return is measured before and after each.
+    :param eval_step_timesteps: timesteps per round (default ``inner_timesteps``).
+    :param eval_episodes: evaluation episodes per measurement.
+    :param seed: seeds the meta-initialisation and every inner learner (default: the global seed).
+    :param optimizer: the meta-optimizer; it receives the Reptile direction as gradient and ε as its
+        learning rate, so ``torch.optim.SGD`` gives exactly θ ← θ + ε·mean(θᵢ − θ).
+    """
+
+    ARCHITECTURE_HPARAMS = ("rl_algorithm", "rl_algo_kwargs", "ignore_prefixes")
+
+    def __init__(
+        self,
+        rl_algorithm: str = "PPO",
+        rl_algo_kwargs: dict | None = None,
+        inner_timesteps: int | None = None,
+        inner_updates: int | None = None,
+        meta_step_size: float = 1.0,
+        meta_step_size_final: float | None = 0.0,
+        ignore_prefixes: list[str] | None = None,
+        eval_steps: int = 1,
+        eval_step_timesteps: int | None = None,
+        eval_episodes: int = 5,
+        seed: int | None = None,
+        optimizer: OptimizerCallable = torch.optim.SGD,
+    ) -> None:
+        super().__init__()
+        if seed is None:
+            seed = torch.initial_seed() % 2**31
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.automatic_optimization = False
+        self.learner_class = resolve_rl_algorithm(rl_algorithm)
+        require(
+            (inner_timesteps is None) != (inner_updates is None),
+            "give either model.inner_timesteps or model.inner_updates, not both or neither",
+        )
+        if inner_updates is not None:
+            inner_timesteps = timesteps_for_updates(
+                self.learner_class, inner_updates, **(rl_algo_kwargs or {})
+            )
+        require_positive("inner_timesteps", inner_timesteps)
+        require(0 < meta_step_size <= 1, f"meta_step_size must be in (0, 1], got {meta_step_size}")
+        if meta_step_size_final is not None:
+            require(
+                0 <= meta_step_size_final <= meta_step_size,
+                f"meta_step_size_final must be in [0, meta_step_size], got {meta_step_size_final}",
+            )
+        for name, value in {"eval_steps": eval_steps, "eval_episodes": eval_episodes}.items():
+            require_positive(name, value)
+        self.inner_timesteps = inner_timesteps
+        self.eval_step_timesteps = eval_step_timesteps or inner_timesteps
+        require_positive("eval_step_timesteps", self.eval_step_timesteps)
+        self.optimizer_factory = optimizer
+        self.meta_algorithm: ReptileMetaRL | None = None
+        self.task_data = None
+
+    # -------------------------------------------------------------------------------- wiring to data
+    def bind_data(self, datamodule) -> None:
+        """Build the meta-algorithm on the datamodule's task family (its spaces and task generator)."""
+        if self.meta_algorithm is not None:
+            self.meta_algorithm.task_generator = datamodule.task_generator
+            self.task_data = datamodule
+            return
+        if not hasattr(datamodule, "task_generator"):
+            raise ConfigError(
+                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
+            )
+        hparams = self.hparams
+        final = hparams.meta_step_size_final
+        schedule = (
+            ConstantSchedule(hparams.meta_step_size)
+            if final is None
+            else LinearSchedule(hparams.meta_step_size, final, 1.0)
+        )
+        self.meta_algorithm = ReptileMetaRL(
+            datamodule.task_generator,
+            self.learner_class,
+            hparams.rl_algo_kwargs,
+            meta_step_size=schedule,
+            ignore_prefixes=hparams.ignore_prefixes or (),
+            meta_batch_size=datamodule.hparams.meta_batch_size,
+            inner_timesteps=self.inner_timesteps,
+            seed=hparams.seed,
+            template_env=datamodule.template_env(),
+        )
+        self.meta_policy = self.meta_algorithm.policy  # a submodule: its weights are the checkpoint's
+        self.task_data = datamodule
+
+    def check_data(self, datamodule) -> None:
+        self.bind_data(datamodule)
+
+    def check_trainer(self, trainer) -> None:
+        """SB3 learners run on the CPU, in one process: refuse other accelerators and several processes."""
+        require(
+            isinstance(trainer.accelerator, CPUAccelerator),
+            f"{type(self).__name__} trains on the CPU (SB3 learners run there); set trainer.accelerator cpu",
+        )
+        require(
+            trainer.world_size == 1,
+            f"{type(self).__name__} trains in a single process; set trainer.devices 1 and num_nodes 1",
+        )
+
+    def setup(self, stage: str) -> None:
+        self.check_trainer(self.trainer)
+        self.bind_data(self.trainer.datamodule)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.meta_algorithm.meta_parameters())
+
+    # ------------------------------------------------------------------------------------ training
+    def training_step(self, batch, batch_idx: int) -> None:
+        max_steps = self.trainer.max_steps
+        if self.hparams.meta_step_size_final is not None:
+            require(max_steps > 0, "annealing meta_step_size needs trainer.max_steps")
+        self.meta_algorithm.meta_optimizer = self.optimizers()
+        self.meta_algorithm.progress_remaining = 1.0 - self.global_step / max_steps if max_steps > 0 else 1.0
+        step_size = self.meta_algorithm.current_meta_step_size()
+        stats = self.meta_algorithm.train_step(batch.tasks, meta_step=batch.meta_step)
+        self.log("train/meta_step_size", step_size, on_step=True, on_epoch=False)
+        if math.isfinite(stats["inner_return"]):
+            self.log("train/inner_return", stats["inner_return"], prog_bar=True, on_step=True, on_epoch=False)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        return batch  # environments and task parameters: nothing to move
+
+    # ---------------------------------------------------------------------------------- evaluation
+    def adaptation_curves(
+        self, tasks, steps: int, episodes: int, split: str, progress: bool = False
+    ) -> dict[str, Tensor]:
+        """Returns ``[tasks, steps + 1]`` on held-out ``tasks`` from the meta-learned initialisation and
+        from a fresh random one (same inner seeds), with gradients enabled whatever the caller's mode."""
+        curves = {"meta-learned init": [], "fresh init": []}
+        with torch.inference_mode(False), torch.enable_grad():
+            for index, task in enumerate(tqdm(tasks, desc="adapting", unit="task", disable=not progress)):
+                seed = derive_seed(self.hparams.seed, f"evaluation-{split}", 0, index)
+                for name, from_meta in (("meta-learned init", True), ("fresh init", False)):
+                    curves[name].append(
+                        adaptation_returns(
+                            self.meta_algorithm,
+                            lambda task=task: self.task_data.make_env(task),
+                            seed,
+                            steps,
+                            self.eval_step_timesteps,
+                            episodes,
+                            from_meta=from_meta,
+                        )
+                    )
+        return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
+
+    def updates_axis(self, steps: int) -> list[int]:
+        return updates_per_step(self.meta_algorithm, self.eval_step_timesteps, steps)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate("val", batch, batch_idx)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate("test", batch, batch_idx)
+
+    def _evaluate(self, split: str, batch, batch_idx: int) -> None:
+        with torch.inference_mode(False), torch.enable_grad():
+            returns = []
+            for index, task in enumerate(batch):
+                seed = derive_seed(self.hparams.seed, f"validation-{split}", batch_idx, index)
+                returns.append(
+                    adaptation_returns(
+                        self.meta_algorithm,
+                        lambda task=task: self.task_data.make_env(task),
+                        seed,
+                        self.hparams.eval_steps,
+                        self.eval_step_timesteps,
+                        self.hparams.eval_episodes,
+                    )
+                )
+        returns = torch.tensor(returns, dtype=torch.float32)
+        self.log(f"{split}/return", returns[:, -1].mean(), prog_bar=True, batch_size=len(batch))
+        self.log(f"{split}/return_before", returns[:, 0].mean(), batch_size=len(batch))
+
+    def on_train_end(self) -> None:
+        """Export the meta-initialisation in SB3's own format: ``PPO.load(<run_dir>/sb3/meta_policy.zip)``."""
+        if self.trainer.is_global_zero:
+            path = Path(self.trainer.default_root_dir) / SB3_EXPORT
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.meta_algorithm.meta_model.save(path)

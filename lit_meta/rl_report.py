@@ -1,0 +1,68 @@
+"""The meta-RL evaluation report of ``evaluate.py``: return on held-out tasks after 0..K rounds of inner
+training, meta-learned initialisation against a fresh one, as mean ± 95% CI, JSON and a plot."""
+
+import json
+from pathlib import Path
+
+from lit_meta.errors import require_positive
+from lit_meta.evaluation import plots
+from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
+
+
+def rl_report(
+    module,
+    datamodule,
+    checkpoint_path: Path,
+    out_dir: Path,
+    tasks: int,
+    steps: int | None,
+    seed: int | None,
+    split: str,
+    episodes: int | None,
+) -> dict:
+    """Evaluate an RL module's ``adaptation_curves`` on ``tasks`` held-out tasks of ``split``."""
+    steps = module.hparams.eval_steps if steps is None else steps
+    episodes = module.hparams.eval_episodes if episodes is None else episodes
+    require_positive("episodes", episodes)
+    if seed is not None:
+        datamodule.hparams.seed = seed
+    task_list = datamodule.eval_tasks(split, tasks)
+    curves = module.adaptation_curves(task_list, steps, episodes, split, progress=True)
+    updates = module.updates_axis(steps)
+    stem = f"{checkpoint_path.stem}-{split}-{tasks}tasks-{steps}steps-seed{datamodule.hparams.seed}"
+    report = {
+        "checkpoint": str(checkpoint_path),
+        "module": type(module).__name__,
+        "rl_algorithm": module.hparams.rl_algorithm,
+        "datamodule": type(datamodule).__name__,
+        "data": datamodule.describe(),
+        "split": split,
+        "tasks": tasks,
+        "steps": steps,
+        "step_timesteps": module.eval_step_timesteps,
+        "updates": updates,
+        "episodes": episodes,
+        "seed": datamodule.hparams.seed,
+        "confidence": 0.95,
+        "return": {name: summarise_per_step(values) for name, values in curves.items()},
+        "per_task_final_return": {name: values[:, -1].tolist() for name, values in curves.items()},
+    }
+    report["final"] = {}
+    for name, values in curves.items():
+        mean, half_width = mean_confidence_interval(values[:, -1])
+        report["final"][name] = {"mean": mean, "ci": half_width}
+    title = f"{module.hparams.rl_algorithm} · {tasks} held-out {split} tasks · {datamodule.hparams.env}"
+    plot = plots.plot_adaptation_curve(
+        report["return"],
+        out_dir / f"{stem}-return.png",
+        title,
+        ylabel="return",
+        xlabel="inner gradient updates",
+        x_values=updates,
+    )
+    report["files"] = {"return_plot": str(plot)}
+    json_path = out_dir / f"{stem}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2))
+    report["files"]["json"] = str(json_path)
+    return report

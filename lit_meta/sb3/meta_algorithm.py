@@ -1,0 +1,252 @@
+"""The generic outer loop of first-order meta-RL over Stable-Baselines3 learners (seed 001).
+
+Per meta-iteration: sample a batch of tasks, copy the meta-parameters into a fresh SB3 learner per
+task, let SB3 train it on its task (``learn`` for ``inner_timesteps``), then ``meta_update`` the
+meta-parameters from the trained learners. Subclasses implement ``meta_update`` (Reptile: see
+:mod:`lit_meta.sb3.reptile`); SB3 does all of the reinforcement learning.
+"""
+
+import copy
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.save_util import load_from_zip_file
+from tqdm import tqdm
+
+from lit_meta.errors import ConfigError, require, require_positive
+from lit_meta.sb3.algorithms import SB3_ALGORITHMS, from_plain, resolve_rl_algorithm, to_plain
+from lit_meta.sb3.weights import load_meta_weights
+
+META_POLICY_FILE = "meta_policy.zip"
+"""The meta-initialisation in SB3's own format: ``PPO.load(<dir>/meta_policy.zip)`` opens it."""
+META_STATE_FILE = "meta_state.pt"
+
+
+def derive_seed(seed: int, purpose: str, meta_step: int, index: int) -> int:
+    """A seed for one task (``purpose="task"``) or one inner learner (``"learner"``) of one meta-step,
+    independent of everything drawn before: the same run makes the same draws after a resume."""
+    entropy = [seed, *purpose.encode(), meta_step, index]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] % 2**31)
+
+
+def sample_meta_batch(task_generator, meta_step: int, batch_size: int, seed: int) -> list[tuple]:
+    """``batch_size`` tasks ``(env, info, origin_meta_step)`` for ``meta_step``, each asked for with
+    its own derived seed."""
+    tasks = []
+    for index in range(batch_size):
+        task = task_generator.get_task(meta_step, derive_seed(seed, "task", meta_step, index))
+        if not (isinstance(task, tuple) and len(task) == 3 and isinstance(task[0], gym.Env)):
+            raise ConfigError(
+                "task_generator.get_task(meta_step, seed) must return (env, info, origin_meta_step), "
+                f"got {type(task).__name__}"
+            )
+        tasks.append(task)
+    return tasks
+
+
+class BaseMetaAlgorithm(ABC):
+    """First-order meta-learning of an SB3 learner's initial parameters.
+
+    :param task_generator: any object with ``get_task(meta_step, seed) -> (env, info,
+        origin_meta_step)`` and ``reset_history()`` (e.g. :class:`lit_meta.sb3.TaskGenerator`).
+    :param rl_algorithm: the inner learner, an SB3 algorithm class (``PPO``, ``SAC``, ...) or its name.
+    :param rl_algo_kwargs: keyword arguments of every learner (``policy`` defaults to ``MlpPolicy``,
+        ``device`` to ``cpu``; ``seed`` is set per task by the meta-algorithm).
+    :param meta_batch_size: tasks per meta-iteration.
+    :param inner_timesteps: environment timesteps of each task's inner ``learn`` (use
+        :func:`lit_meta.sb3.timesteps_for_updates` to ask for k gradient updates instead).
+    :param seed: seeds the meta-initialisation, the task seeds and every inner learner.
+    :param template_env: an environment whose spaces the learners share (default: a task from the
+        generator, whose history is then reset).
+    """
+
+    def __init__(
+        self,
+        task_generator,
+        rl_algorithm: type[BaseAlgorithm] | str,
+        rl_algo_kwargs: dict[str, Any] | None = None,
+        meta_batch_size: int = 5,
+        inner_timesteps: int = 2048,
+        seed: int = 0,
+        template_env: gym.Env | None = None,
+    ) -> None:
+        for method in ("get_task", "reset_history"):
+            require(
+                callable(getattr(task_generator, method, None)),
+                f"the task generator must have a {method}() method, {type(task_generator).__name__} has not",
+            )
+        require_positive("meta_batch_size", meta_batch_size)
+        require_positive("inner_timesteps", inner_timesteps)
+        self.task_generator = task_generator
+        self.rl_algorithm = resolve_rl_algorithm(rl_algorithm)
+        self.rl_algo_kwargs = dict(rl_algo_kwargs or {})
+        for reserved in ("env", "seed"):
+            require(reserved not in self.rl_algo_kwargs, f"rl_algo_kwargs must not set '{reserved}'")
+        self.meta_batch_size = meta_batch_size
+        self.inner_timesteps = inner_timesteps
+        self.seed = seed
+        self.meta_step = 0
+        self.progress_remaining = 1.0
+        if template_env is None:
+            template_env = sample_meta_batch(task_generator, 0, 1, seed)[0][0]
+            task_generator.reset_history()
+        self.meta_model = self.make_learner(template_env, seed)
+        """An SB3 model whose policy holds the meta-initialisation (used for predict and save)."""
+
+    # --------------------------------------------------------------------------------------- learners
+    def make_learner(self, env: gym.Env, seed: int) -> BaseAlgorithm:
+        """A fresh SB3 learner on ``env`` (its own optimizer, buffers and entropy coefficient)."""
+        # a deep copy: SB3 writes into the policy_kwargs it is given
+        kwargs = {"policy": "MlpPolicy", "device": "cpu", **copy.deepcopy(self.rl_algo_kwargs)}
+        try:
+            return self.rl_algorithm(env=env, seed=seed, **kwargs)
+        except (TypeError, ValueError, AssertionError) as error:
+            raise ConfigError(
+                f"{self.rl_algorithm.__name__} refused rl_algo_kwargs {kwargs}: {error}"
+            ) from None
+
+    def adapt(
+        self, env: gym.Env, seed: int, timesteps: int | None = None, from_meta: bool = True
+    ) -> BaseAlgorithm:
+        """A learner on ``env`` started from the meta-initialisation (or, with ``from_meta=False``, from
+        SB3's own random initialisation for ``seed``) and trained for ``timesteps`` (default
+        ``inner_timesteps``; 0 trains nothing)."""
+        learner = self.make_learner(env, seed)
+        if from_meta:
+            load_meta_weights(learner, self.policy)
+        timesteps = self.inner_timesteps if timesteps is None else timesteps
+        if timesteps > 0:
+            learner.learn(total_timesteps=timesteps, reset_num_timesteps=True)
+        return learner
+
+    # ------------------------------------------------------------------------------------- outer loop
+    def sample_tasks(self, meta_step: int) -> list[tuple]:
+        return sample_meta_batch(self.task_generator, meta_step, self.meta_batch_size, self.seed)
+
+    def train_step(self, tasks: list[tuple] | None = None, meta_step: int | None = None) -> dict[str, float]:
+        """One meta-iteration: adapt a learner to each task, then :meth:`meta_update`.
+
+        :return: ``inner_return``, the mean over tasks of the return of each learner's last (up to 10)
+            episodes during its inner training; ``nan`` if no episode ended.
+        """
+        meta_step = self.meta_step if meta_step is None else meta_step
+        tasks = self.sample_tasks(meta_step) if tasks is None else tasks
+        learners = [
+            self.adapt(env, derive_seed(self.seed, "learner", meta_step, index))
+            for index, (env, _info, _origin) in enumerate(tasks)
+        ]
+        self.meta_update(learners)
+        self.meta_step = meta_step + 1
+        returns = [_recent_return(learner) for learner in learners]
+        finite = [value for value in returns if math.isfinite(value)]
+        return {"inner_return": float(np.mean(finite)) if finite else math.nan}
+
+    def learn(self, total_meta_steps: int, progress_bar: bool = True) -> "BaseMetaAlgorithm":
+        """Meta-train for ``total_meta_steps`` meta-iterations (continuing from :attr:`meta_step`)."""
+        require_positive("total_meta_steps", total_meta_steps)
+        start = self.meta_step
+        bar = tqdm(range(total_meta_steps), desc="meta-training", unit="meta-step", disable=not progress_bar)
+        for done in bar:
+            self.progress_remaining = 1.0 - done / total_meta_steps
+            stats = self.train_step()
+            bar.set_postfix(inner_return=f"{stats['inner_return']:.1f}")
+        self.meta_step = start + total_meta_steps
+        return self
+
+    @abstractmethod
+    def meta_update(self, task_models: list[BaseAlgorithm]) -> None:
+        """Update the meta-parameters (``self.policy``) from the learners trained on this batch's tasks."""
+
+    # ------------------------------------------------------------------------------------ shared API
+    @property
+    def policy(self) -> torch.nn.Module:
+        """The SB3 policy holding the meta-initialisation."""
+        return self.meta_model.policy
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """The meta-initialisation's action, as SB3's ``predict``."""
+        return self.meta_model.predict(observation, state, episode_start, deterministic)
+
+    def save_meta_algo(self, path: str | Path) -> Path:
+        """Save into the directory ``path``: ``meta_policy.zip`` (SB3's format, opened by
+        ``PPO.load``/``SAC.load``) and ``meta_state.pt`` (meta-step, settings, generator state; plain
+        data, loadable with ``weights_only=True``)."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.meta_model.save(folder / META_POLICY_FILE)
+        try:
+            algo_kwargs = to_plain(self.rl_algo_kwargs)
+        except TypeError:
+            algo_kwargs = None  # must be given again to load_meta_algo
+        name = self.rl_algorithm.__name__
+        state = {
+            "class": type(self).__name__,
+            "rl_algorithm": name if SB3_ALGORITHMS.get(name) is self.rl_algorithm else None,
+            "rl_algo_kwargs": algo_kwargs,
+            "settings": {
+                "meta_batch_size": self.meta_batch_size,
+                "inner_timesteps": self.inner_timesteps,
+                "seed": self.seed,
+                **self._settings(),
+            },
+            "meta_step": self.meta_step,
+            "progress_remaining": self.progress_remaining,
+            "extra": self._extra_state(),
+        }
+        if callable(getattr(self.task_generator, "state_dict", None)):
+            state["task_generator"] = self.task_generator.state_dict()
+        torch.save(state, folder / META_STATE_FILE)
+        return folder
+
+    @classmethod
+    def load_meta_algo(cls, path: str | Path, task_generator, **overrides: Any) -> "BaseMetaAlgorithm":
+        """A meta-algorithm saved by :meth:`save_meta_algo`, continuing where it stopped. Settings that
+        were not plain data (an algorithm class outside SB3, objects in ``rl_algo_kwargs``) must be
+        given again in ``overrides``."""
+        folder = Path(path)
+        for name in (META_POLICY_FILE, META_STATE_FILE):
+            require((folder / name).is_file(), f"{folder} holds no saved meta-algorithm ({name} is missing)")
+        state = torch.load(folder / META_STATE_FILE, map_location="cpu", weights_only=True)
+        require(
+            state.get("class") == cls.__name__,
+            f"{folder} holds a {state.get('class')}, not a {cls.__name__}",
+        )
+        kwargs = {**state["settings"], "rl_algorithm": state["rl_algorithm"]}
+        if state["rl_algo_kwargs"] is not None:
+            kwargs["rl_algo_kwargs"] = from_plain(state["rl_algo_kwargs"])
+        kwargs.update(overrides)
+        for needed in ("rl_algorithm", "rl_algo_kwargs"):
+            require(
+                kwargs.get(needed) is not None,
+                f"{folder} could not store {needed} as plain data; pass it again to load_meta_algo",
+            )
+        algorithm = cls(task_generator, **kwargs)
+        _, params, _ = load_from_zip_file(folder / META_POLICY_FILE, load_data=False, device="cpu")
+        algorithm.policy.load_state_dict(params["policy"])
+        algorithm.meta_step = state["meta_step"]
+        algorithm.progress_remaining = state["progress_remaining"]
+        algorithm._load_extra_state(state["extra"])
+        if "task_generator" in state and callable(getattr(task_generator, "load_state_dict", None)):
+            task_generator.load_state_dict(state["task_generator"])
+        return algorithm
+
+    def _settings(self) -> dict:
+        """Constructor settings of the subclass, as plain data (for :meth:`save_meta_algo`)."""
+        return {}
+
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:  # noqa: B027 (an optional hook)
+        """Inverse of :meth:`_extra_state`."""
+
+
+def _recent_return(learner: BaseAlgorithm, episodes: int = 10) -> float:
+    buffer = list(learner.ep_info_buffer or [])[-episodes:]
+    return float(np.mean([info["r"] for info in buffer])) if buffer else math.nan
