@@ -133,13 +133,13 @@ def worker(algorithm: str, inner_steps: int, iterations: int) -> None:
     stream = iter(data.train_stream)
     baseline = _peak_rss_mb()
 
-    def step() -> None:
+    def step() -> None:  # as training does between logging steps (Reptile skips scoring the queries)
         optimizer.zero_grad()
-        module.algorithm.meta_gradient(next(stream))
+        module.algorithm.meta_gradient(next(stream), score=False)
         optimizer.step()
 
     step()  # warm-up
-    graph_mb = _peak_saved_tensors_mb(lambda: module.algorithm.meta_gradient(next(stream)))
+    graph_mb = _peak_saved_tensors_mb(lambda: module.algorithm.meta_gradient(next(stream), score=False))
     start = time.perf_counter()
     for _ in range(iterations):
         step()

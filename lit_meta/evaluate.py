@@ -51,7 +51,8 @@ def evaluate(
     :param ckpt: checkpoint to evaluate (e.g. ``runs/sine_reptile/checkpoints/last.ckpt``).
     :param tasks: number of held-out tasks.
     :param steps: adaptation steps K; results are reported after each of 0..K (default: the module's
-        ``eval_inner_steps``).
+        ``eval_inner_steps``; meta-RL: rounds of ``eval_step_timesteps`` of inner training, default
+        ``eval_steps``).
     :param shots: support examples per task, per class for classification (default: the datamodule's
         ``shots``).
     :param seed: seed of the held-out task set (default: the training run's data seed).

@@ -20,5 +20,7 @@ def silence_library_noise() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: not record.getMessage().startswith("💡 Tip")
     )
+    # SB3 keeps SAC/TD3 target networks in eval mode on purpose; the meta-policy is never trained directly.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
     # torch.compile's C++ toolchain probe on machines without CUDA: harmless, compiles for the CPU.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)

@@ -15,8 +15,12 @@ from .conftest import QUIET, ROOT, run_script
 
 CONFIGS = {"cartpole_sb3_reptile": PPO, "pendulum_sb3_reptile": SAC}
 TINY = {
-    "cartpole_sb3_reptile": ["--model.init_args.inner_timesteps", "128", "--model.init_args.eval_step_timesteps", "128"],
-    "pendulum_sb3_reptile": ["--model.init_args.inner_updates", "20", "--model.init_args.eval_step_timesteps", "150"],
+    "cartpole_sb3_reptile": [
+        "--model.init_args.inner_timesteps", "128", "--model.init_args.eval_step_timesteps", "128"
+    ],
+    "pendulum_sb3_reptile": [
+        "--model.init_args.inner_updates", "20", "--model.init_args.eval_step_timesteps", "150"
+    ],
 }  # fmt: skip
 
 
@@ -62,27 +66,62 @@ def test_every_sb3_config_trains_exports_and_evaluates(name, tmp_path):
     assert "meta-learned init:" in evaluated.stdout and "fresh init:" in evaluated.stdout
 
 
-def test_resume_is_exact(tmp_path):
-    """Stopped after 2 meta-iterations and resumed to 4, a run ends where an uninterrupted one does."""
-    name = "cartpole_sb3_reptile"
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_resume_is_exact(name, tmp_path):
+    """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does, with
+    ε annealed over the same 4 (both runs have max_steps 4; the first stops at the end of epoch 1)."""
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    extra = (
-        "--data.init_args.revisit_prob", "0.5",  # the generator's own state matters too
-        "--model.init_args.meta_step_size", "0.5",  # constant: an annealed one depends on max_steps
-        "--model.init_args.meta_step_size_final", "null",
-    )  # fmt: skip
-    assert train_main(tiny_run(name, straight, 4, *extra)) == 0
-    assert train_main(tiny_run(name, interrupted, 2, *extra)) == 0
-    assert train_main([*tiny_run(name, interrupted, 4, *extra), "--ckpt_path", "last"]) == 0
+    epochs = lambda n: ["--trainer.max_epochs", str(n), "--trainer.limit_train_batches", "2"]  # noqa: E731
+    extra = ["--data.init_args.revisit_prob", "0.5"]  # the generator's own state matters too
+    assert train_main([*tiny_run(name, straight, 4, *extra), *epochs(2)]) == 0
+    assert train_main([*tiny_run(name, interrupted, 4, *extra), *epochs(1)]) == 0
+    halfway = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert halfway["global_step"] == 2
+    assert train_main([*tiny_run(name, interrupted, 4, *extra), *epochs(2), "--ckpt_path", "last"]) == 0
     expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
     resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
     assert expected["global_step"] == resumed["global_step"] == 4
     for key, value in expected["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
+    assert not torch.equal(halfway["state_dict"][key], resumed["state_dict"][key])
     stream = lambda c: c["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]  # noqa: E731
     assert stream(resumed)["batches_drawn"] == 4
     assert stream(resumed)["task_generator"] == stream(expected)["task_generator"]
     assert len(stream(resumed)["task_generator"]["history"]) < 8  # some draws were revisits
+
+
+def test_a_training_step_is_the_reptile_step_with_annealed_epsilon():
+    """One meta-iteration through Lightning (its SGD optimizer, ε from the schedule at step 0 of 4)
+    equals ReptileMetaRL's direct step on the same tasks with the same learner seeds."""
+    import copy
+
+    import pytorch_lightning as pl
+
+    from lit_meta.datamodules import RLTaskDataModule
+    from lit_meta.modules import SB3ReptileModule
+    from lit_meta.sb3 import ReptileMetaRL
+
+    kwargs = {"n_steps": 32, "batch_size": 16, "n_epochs": 1, "policy_kwargs": {"net_arch": [8]}}
+    data = RLTaskDataModule(meta_batch_size=2, val_tasks=1, seed=3)
+    module = SB3ReptileModule(rl_algo_kwargs=copy.deepcopy(kwargs), inner_timesteps=32, meta_step_size=0.8,
+                              meta_step_size_final=0.0, seed=5)  # fmt: skip
+    module.check_data(data)
+    direct = ReptileMetaRL(
+        RLTaskDataModule(meta_batch_size=2, seed=3).task_generator, "PPO", copy.deepcopy(kwargs),
+        meta_step_size=0.8, meta_batch_size=2, inner_timesteps=32, seed=5,
+        template_env=data.template_env(),
+    )  # fmt: skip
+    for name, value in module.meta_policy.state_dict().items():
+        assert torch.equal(direct.policy.state_dict()[name], value)  # the same seeded initialisation
+    tasks = next(iter(RLTaskDataModule(meta_batch_size=2, seed=3).train_dataloader())).tasks
+    direct.train_step(tasks, meta_step=0)
+    trainer = pl.Trainer(max_steps=4, limit_train_batches=1, max_epochs=1, limit_val_batches=0,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")  # fmt: skip
+    trainer.fit(module, data)
+    assert trainer.global_step == 1
+    for name, value in direct.policy.state_dict().items():
+        torch.testing.assert_close(module.meta_policy.state_dict()[name], value, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(
@@ -99,6 +138,11 @@ def test_resume_is_exact(tmp_path):
         ),
         (["--model.init_args.inner_updates", "64"], "either model.inner_timesteps or model.inner_updates"),
         (["--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"], "trains in a single process"),
+        (["--model.init_args.rl_algo_kwargs", "{device: cuda}"], "runs its SB3 learners on the CPU"),
+        (
+            ["--data.init_args.revisit_policy", "weighted"],
+            "weighted revisit policy needs a fixed set of train_tasks",
+        ),
     ],
 )
 def test_bad_input_ends_in_one_sentence(override, message, tmp_path, capsys):

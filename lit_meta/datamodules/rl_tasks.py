@@ -99,6 +99,11 @@ class RLTaskDataModule(pl.LightningDataModule):
         self.task_callable = partial(sample_task_env, env, ranges=ranges)
         if train_tasks is None:
             require(weights is None, "weights apply to a fixed set of train_tasks only")
+            require(
+                revisit_policy != "weighted",
+                "the weighted revisit policy needs a fixed set of train_tasks and their weights "
+                "(weights of dynamic tasks are a Python weight_fn, see lit_meta.sb3.TaskGenerator)",
+            )
             generator = TaskGenerator(
                 task_callable=self.task_callable,
                 revisit_policy=revisit_policy,

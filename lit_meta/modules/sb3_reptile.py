@@ -17,6 +17,8 @@ from lit_meta.modules.checkpointing import MetaLearningModule
 from lit_meta.sb3 import ReptileMetaRL, derive_seed, resolve_rl_algorithm, timesteps_for_updates
 from lit_meta.sb3.evaluation import adaptation_returns, updates_per_step
 
+INITIALISATIONS = {"meta-learned init": True, "fresh init": False}
+"""Curve name -> whether the learner starts from the meta-parameters (else from SB3's random init)."""
 SB3_EXPORT = "sb3/meta_policy.zip"
 """Where, inside the run directory, the meta-initialisation is exported in SB3's format."""
 
@@ -67,6 +69,10 @@ class SB3ReptileModule(MetaLearningModule):
         self.save_hyperparameters(ignore=["optimizer"])
         self.automatic_optimization = False
         self.learner_class = resolve_rl_algorithm(rl_algorithm)
+        device = (rl_algo_kwargs or {}).get("device", "cpu")
+        require(
+            device == "cpu", f"{type(self).__name__} runs its SB3 learners on the CPU, got device '{device}'"
+        )
         require(
             (inner_timesteps is None) != (inner_updates is None),
             "give either model.inner_timesteps or model.inner_updates, not both or neither",
@@ -149,8 +155,9 @@ class SB3ReptileModule(MetaLearningModule):
         max_steps = self.trainer.max_steps
         if self.hparams.meta_step_size_final is not None:
             require(max_steps > 0, "annealing meta_step_size needs trainer.max_steps")
-        self.meta_algorithm.meta_optimizer = self.optimizers()
-        self.meta_algorithm.progress_remaining = 1.0 - self.global_step / max_steps if max_steps > 0 else 1.0
+        self.meta_algorithm.meta_optimizer = self.optimizers()  # Lightning's, over meta_parameters()
+        self.meta_algorithm.horizon = max_steps if max_steps > 0 else None  # ε is annealed to max_steps
+        self.meta_algorithm.meta_step = batch.meta_step
         step_size = self.meta_algorithm.current_meta_step_size()
         stats = self.meta_algorithm.train_step(batch.tasks, meta_step=batch.meta_step)
         self.log("train/meta_step_size", step_size, on_step=True, on_epoch=False)
@@ -162,15 +169,24 @@ class SB3ReptileModule(MetaLearningModule):
 
     # ---------------------------------------------------------------------------------- evaluation
     def adaptation_curves(
-        self, tasks, steps: int, episodes: int, split: str, progress: bool = False
+        self,
+        tasks,
+        steps: int,
+        episodes: int,
+        split: str,
+        initialisations: tuple[str, ...] = tuple(INITIALISATIONS),
+        first_index: int = 0,
+        progress: bool = False,
     ) -> dict[str, Tensor]:
-        """Returns ``[tasks, steps + 1]`` on held-out ``tasks`` from the meta-learned initialisation and
-        from a fresh random one (same inner seeds), with gradients enabled whatever the caller's mode."""
-        curves = {"meta-learned init": [], "fresh init": []}
+        """Returns ``[tasks, steps + 1]`` on held-out ``tasks`` before and after each of ``steps`` rounds of
+        ``eval_step_timesteps``, one curve per initialisation. Task ``first_index + i`` of ``split`` gets
+        the same inner seed whichever the initialisation and whoever asks (validation, test,
+        ``evaluate.py``). Gradients are enabled whatever the caller's mode."""
+        curves = {name: [] for name in initialisations}
         with torch.inference_mode(False), torch.enable_grad():
-            for index, task in enumerate(tqdm(tasks, desc="adapting", unit="task", disable=not progress)):
-                seed = derive_seed(self.hparams.seed, f"evaluation-{split}", 0, index)
-                for name, from_meta in (("meta-learned init", True), ("fresh init", False)):
+            for offset, task in enumerate(tqdm(tasks, desc="adapting", unit="task", disable=not progress)):
+                seed = derive_seed(self.hparams.seed, f"evaluation-{split}", 0, first_index + offset)
+                for name in initialisations:
                     curves[name].append(
                         adaptation_returns(
                             self.meta_algorithm,
@@ -179,7 +195,7 @@ class SB3ReptileModule(MetaLearningModule):
                             steps,
                             self.eval_step_timesteps,
                             episodes,
-                            from_meta=from_meta,
+                            from_meta=INITIALISATIONS[name],
                         )
                     )
         return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
@@ -194,21 +210,11 @@ class SB3ReptileModule(MetaLearningModule):
         self._evaluate("test", batch, batch_idx)
 
     def _evaluate(self, split: str, batch, batch_idx: int) -> None:
-        with torch.inference_mode(False), torch.enable_grad():
-            returns = []
-            for index, task in enumerate(batch):
-                seed = derive_seed(self.hparams.seed, f"validation-{split}", batch_idx, index)
-                returns.append(
-                    adaptation_returns(
-                        self.meta_algorithm,
-                        lambda task=task: self.task_data.make_env(task),
-                        seed,
-                        self.hparams.eval_steps,
-                        self.eval_step_timesteps,
-                        self.hparams.eval_episodes,
-                    )
-                )
-        returns = torch.tensor(returns, dtype=torch.float32)
+        """Return of the meta-learned initialisation before and after ``eval_steps`` rounds."""
+        name = "meta-learned init"
+        returns = self.adaptation_curves(
+            batch, self.hparams.eval_steps, self.hparams.eval_episodes, split, (name,), first_index=batch_idx
+        )[name].float()
         self.log(f"{split}/return", returns[:, -1].mean(), prog_bar=True, batch_size=len(batch))
         self.log(f"{split}/return_before", returns[:, 0].mean(), batch_size=len(batch))
 

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 from lit_meta.errors import require_positive
 from lit_meta.sb3.meta_algorithm import BaseMetaAlgorithm
@@ -30,7 +31,7 @@ def adaptation_returns(
     require_positive("episodes", episodes)
     require_positive("step_timesteps", step_timesteps)
     learner = meta_algorithm.adapt(make_env(), seed, timesteps=0, from_meta=from_meta)
-    evaluation_env = make_env()
+    evaluation_env = Monitor(make_env())  # returns as the episodes really were, whatever other wrappers do
     evaluation_env.reset(seed=seed)  # later resets continue this environment's generator
 
     def mean_return() -> float:

@@ -9,6 +9,7 @@ meta-parameters from the trained learners. Subclasses implement ``meta_update`` 
 import copy
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,12 @@ def sample_meta_batch(task_generator, meta_step: int, batch_size: int, seed: int
     tasks = []
     for index in range(batch_size):
         task = task_generator.get_task(meta_step, derive_seed(seed, "task", meta_step, index))
-        if not (isinstance(task, tuple) and len(task) == 3 and isinstance(task[0], gym.Env)):
+        if not (
+            isinstance(task, tuple)
+            and len(task) == 3
+            and isinstance(task[0], gym.Env)
+            and isinstance(task[1], Mapping)
+        ):
             raise ConfigError(
                 "task_generator.get_task(meta_step, seed) must return (env, info, origin_meta_step), "
                 f"got {type(task).__name__}"
@@ -59,11 +65,16 @@ class BaseMetaAlgorithm(ABC):
     :param rl_algo_kwargs: keyword arguments of every learner (``policy`` defaults to ``MlpPolicy``,
         ``device`` to ``cpu``; ``seed`` is set per task by the meta-algorithm).
     :param meta_batch_size: tasks per meta-iteration.
-    :param inner_timesteps: environment timesteps of each task's inner ``learn`` (use
-        :func:`lit_meta.sb3.timesteps_for_updates` to ask for k gradient updates instead).
+    :param inner_timesteps: environment timesteps of each task's inner ``learn``; SB3 completes its
+        last rollout, so it collects whole rollouts (:func:`lit_meta.sb3.timesteps_for_updates` asks
+        for k gradient updates instead).
     :param seed: seeds the meta-initialisation, the task seeds and every inner learner.
     :param template_env: an environment whose spaces the learners share (default: a task from the
         generator, whose history is then reset).
+
+    Every SB3 learner is built with its own derived seed, and SB3 seeds Python's, NumPy's and torch's
+    global generators when it builds one: meta-training is reproducible, and it reseeds those global
+    generators as it goes.
     """
 
     def __init__(
@@ -83,6 +94,7 @@ class BaseMetaAlgorithm(ABC):
             )
         require_positive("meta_batch_size", meta_batch_size)
         require_positive("inner_timesteps", inner_timesteps)
+        require(isinstance(seed, int) and seed >= 0, f"seed must be a non-negative integer, got {seed!r}")
         self.task_generator = task_generator
         self.rl_algorithm = resolve_rl_algorithm(rl_algorithm)
         self.rl_algo_kwargs = dict(rl_algo_kwargs or {})
@@ -92,7 +104,8 @@ class BaseMetaAlgorithm(ABC):
         self.inner_timesteps = inner_timesteps
         self.seed = seed
         self.meta_step = 0
-        self.progress_remaining = 1.0
+        self.horizon: int | None = None
+        """The meta-step at which schedules (ε annealing) reach their end; set by :meth:`learn`."""
         if template_env is None:
             template_env = sample_meta_batch(task_generator, 0, 1, seed)[0][0]
             task_generator.reset_history()
@@ -136,6 +149,7 @@ class BaseMetaAlgorithm(ABC):
             episodes during its inner training; ``nan`` if no episode ended.
         """
         meta_step = self.meta_step if meta_step is None else meta_step
+        self.meta_step = meta_step  # schedules read it
         tasks = self.sample_tasks(meta_step) if tasks is None else tasks
         learners = [
             self.adapt(env, derive_seed(self.seed, "learner", meta_step, index))
@@ -148,16 +162,26 @@ class BaseMetaAlgorithm(ABC):
         return {"inner_return": float(np.mean(finite)) if finite else math.nan}
 
     def learn(self, total_meta_steps: int, progress_bar: bool = True) -> "BaseMetaAlgorithm":
-        """Meta-train for ``total_meta_steps`` meta-iterations (continuing from :attr:`meta_step`)."""
+        """Meta-train for ``total_meta_steps`` more meta-iterations, from :attr:`meta_step`.
+
+        Schedules run until the end of this call (:attr:`horizon`), as SB3's ``learn`` does with
+        ``reset_num_timesteps=False``: a run saved at meta-step s of ``learn(n)`` and continued after
+        :meth:`load_meta_algo` with ``learn(n - s)`` follows the same schedule as one ``learn(n)``.
+        """
         require_positive("total_meta_steps", total_meta_steps)
-        start = self.meta_step
+        self.horizon = self.meta_step + total_meta_steps
         bar = tqdm(range(total_meta_steps), desc="meta-training", unit="meta-step", disable=not progress_bar)
-        for done in bar:
-            self.progress_remaining = 1.0 - done / total_meta_steps
+        for _ in bar:
             stats = self.train_step()
             bar.set_postfix(inner_return=f"{stats['inner_return']:.1f}")
-        self.meta_step = start + total_meta_steps
         return self
+
+    @property
+    def progress_remaining(self) -> float:
+        """1 at the start of the schedule, 0 at :attr:`horizon` (1 throughout when there is none)."""
+        if not self.horizon:
+            return 1.0
+        return max(0.0, 1.0 - self.meta_step / self.horizon)
 
     @abstractmethod
     def meta_update(self, task_models: list[BaseAlgorithm]) -> None:
@@ -196,7 +220,7 @@ class BaseMetaAlgorithm(ABC):
                 **self._settings(),
             },
             "meta_step": self.meta_step,
-            "progress_remaining": self.progress_remaining,
+            "horizon": self.horizon,
             "extra": self._extra_state(),
         }
         if callable(getattr(self.task_generator, "state_dict", None)):
@@ -217,7 +241,7 @@ class BaseMetaAlgorithm(ABC):
             state.get("class") == cls.__name__,
             f"{folder} holds a {state.get('class')}, not a {cls.__name__}",
         )
-        kwargs = {**state["settings"], "rl_algorithm": state["rl_algorithm"]}
+        kwargs = {**cls._settings_from_plain(state["settings"]), "rl_algorithm": state["rl_algorithm"]}
         if state["rl_algo_kwargs"] is not None:
             kwargs["rl_algo_kwargs"] = from_plain(state["rl_algo_kwargs"])
         kwargs.update(overrides)
@@ -230,7 +254,7 @@ class BaseMetaAlgorithm(ABC):
         _, params, _ = load_from_zip_file(folder / META_POLICY_FILE, load_data=False, device="cpu")
         algorithm.policy.load_state_dict(params["policy"])
         algorithm.meta_step = state["meta_step"]
-        algorithm.progress_remaining = state["progress_remaining"]
+        algorithm.horizon = state["horizon"]
         algorithm._load_extra_state(state["extra"])
         if "task_generator" in state and callable(getattr(task_generator, "load_state_dict", None)):
             task_generator.load_state_dict(state["task_generator"])
@@ -239,6 +263,11 @@ class BaseMetaAlgorithm(ABC):
     def _settings(self) -> dict:
         """Constructor settings of the subclass, as plain data (for :meth:`save_meta_algo`)."""
         return {}
+
+    @classmethod
+    def _settings_from_plain(cls, settings: dict) -> dict:
+        """Inverse of :meth:`_settings`: constructor keyword arguments."""
+        return settings
 
     def _extra_state(self) -> dict:
         return {}

@@ -4,6 +4,7 @@ Any object with ``get_task(meta_step, seed) -> (env, info, origin_meta_step)`` a
 can stand in for :class:`TaskGenerator`; the meta-algorithms need nothing else.
 """
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -70,12 +71,22 @@ class TaskGenerator:
         if tasks is not None:
             require(len(tasks) > 0, "the static task list is empty")
             self.tasks = [_as_env_and_info(task, f"static task {i}") for i, task in enumerate(tasks)]
+            require(
+                weight_fn is None and revisit_prob == 0.0,
+                "weight_fn and revisit_prob apply to dynamic tasks (a task_callable), not to a static list",
+            )
             if revisit_policy == "weighted":
                 self.probabilities = _probabilities(weights, len(self.tasks))
             else:
                 require(weights is None, "weights apply to the weighted revisit policy only")
-        elif revisit_policy == "weighted":
-            require(weight_fn is not None, "weighted revisits of dynamic tasks need a weight_fn(info)")
+        else:
+            require(weights is None, "weights apply to a static task list; dynamic tasks take a weight_fn")
+            require(
+                _accepts_seed(task_callable),
+                "task_callable must accept a seed keyword argument (a task is its seed)",
+            )
+            if revisit_policy == "weighted":
+                require(weight_fn is not None, "weighted revisits of dynamic tasks need a weight_fn(info)")
         self.reset_history()
 
     # ------------------------------------------------------------------------------------------ the API
@@ -111,14 +122,7 @@ class TaskGenerator:
 
     def make(self, seed: int) -> tuple[gym.Env, dict]:
         """The dynamic task of ``seed``, checked to be ``(env, info)``."""
-        try:
-            result = self.task_callable(seed=seed, **self.task_callable_params)
-        except TypeError as error:
-            if "seed" in str(error):
-                raise ConfigError(
-                    f"task_callable must accept a seed keyword argument (a task is its seed): {error}"
-                ) from None
-            raise
+        result = self.task_callable(seed=seed, **self.task_callable_params)
         return _as_env_and_info(result, "the task_callable's result", pair_required=True)
 
     # ------------------------------------------------------------------------------------- resumability
@@ -158,6 +162,14 @@ def _as_env_and_info(task: object, what: str, pair_required: bool = False) -> tu
         f"{what} must be {'' if pair_required else 'an environment or '}a tuple (gymnasium.Env, dict), "
         f"got {type(task).__name__}" + (f" of {len(task)} items" if isinstance(task, tuple) else "")
     )
+
+
+def _accepts_seed(function: Callable) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return True
+    return any(p.name == "seed" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _probabilities(weights: Sequence[float] | None, count: int | None) -> np.ndarray:

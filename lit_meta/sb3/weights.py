@@ -15,8 +15,12 @@ does, with targets equal to the online networks."""
 
 
 def load_meta_weights(learner: BaseAlgorithm, meta_policy: nn.Module) -> None:
-    """Copy the meta-policy's weights into ``learner``'s policy and reset every optimizer state the
-    learner holds (Adam moments, step counts), so each task's inner loop starts from scratch."""
+    """Copy the meta-policy's weights into ``learner``'s policy and clear the state of every torch
+    optimizer the learner holds (Adam moments, step counts), so its inner loop starts from scratch.
+
+    SAC's entropy coefficient and the replay buffer live outside the policy and are left as they are:
+    the meta-algorithms hand each task a freshly built learner, whose are new.
+    """
     learner.policy.load_state_dict(meta_policy.state_dict())
     for optimizer in optimizers_of(learner):
         optimizer.state.clear()

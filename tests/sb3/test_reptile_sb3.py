@@ -63,18 +63,29 @@ def test_meta_update_is_the_reptile_interpolation_by_hand(rl_algorithm, task_cal
             assert torch.equal(after[f"critic_target.{name}"], value)
 
 
-def test_ignored_prefixes_are_left_alone():
-    kwargs = {**PPO_KWARGS}
-    algorithm = reptile(
-        PPO, CARTPOLE, kwargs, meta_step_size=0.5, ignore_prefixes=["value_net", "mlp_extractor.value_net"]
-    )
+@pytest.mark.parametrize(
+    ("rl_algorithm", "task_callable", "kwargs", "ignored"),
+    [
+        (PPO, CARTPOLE, PPO_KWARGS, ("value_net", "mlp_extractor.value_net")),  # the value head
+        (PPO, PENDULUM, PPO_KWARGS, ("log_std",)),  # a Gaussian policy's exploration noise
+        (SAC, PENDULUM, SAC_KWARGS, ("critic.",)),  # SAC's critics (their targets follow them)
+    ],
+    ids=["PPO-value-head", "PPO-log_std", "SAC-critic"],
+)
+def test_ignored_prefixes_are_left_alone(rl_algorithm, task_callable, kwargs, ignored):
+    algorithm = reptile(rl_algorithm, task_callable, kwargs, meta_step_size=0.5, ignore_prefixes=ignored)
     learners = trained_learners(algorithm, 2)
+    for learner in learners:  # make sure the ignored parameters did move inside the tasks
+        with torch.no_grad():
+            for name, value in learner.policy.named_parameters():
+                if name.startswith(ignored):
+                    value.add_(1.0)
     before = copy.deepcopy(algorithm.policy.state_dict())
     algorithm.meta_update(learners)
     after = algorithm.policy.state_dict()
     for name in before:
-        moved = not torch.equal(before[name], after[name])
-        assert moved == (not name.startswith(("value_net", "mlp_extractor.value_net"))), name
+        frozen = name.startswith((*ignored, "critic_target."))
+        assert torch.equal(before[name], after[name]) == frozen, name
 
 
 def test_optimizer_form_with_sgd_equals_the_direct_step():
@@ -88,9 +99,10 @@ def test_optimizer_form_with_sgd_equals_the_direct_step():
         torch.testing.assert_close(with_sgd.policy.state_dict()[name], value, rtol=1e-6, atol=1e-7)
 
 
-def test_meta_step_size_anneals_with_progress():
+def test_meta_step_size_anneals_over_learns_horizon():
     algorithm = reptile(PPO, CARTPOLE, PPO_KWARGS, meta_step_size=LinearSchedule(1.0, 0.0, 1.0))
-    algorithm.progress_remaining = 0.25
+    assert algorithm.current_meta_step_size() == 1.0  # no horizon yet: the start value
+    algorithm.horizon, algorithm.meta_step = 8, 6
     assert algorithm.current_meta_step_size() == pytest.approx(0.25)
 
 
@@ -109,7 +121,13 @@ def test_learners_start_from_the_meta_parameters_with_fresh_optimizer_state():
 
 
 def test_learn_predict_save_and_load_back(tmp_path):
-    algorithm = reptile(PPO, CARTPOLE, PPO_KWARGS, meta_optimizer=torch.optim.Adam)
+    algorithm = reptile(
+        PPO,
+        CARTPOLE,
+        PPO_KWARGS,
+        meta_optimizer=torch.optim.Adam,
+        meta_optimizer_kwargs={"betas": (0.0, 0.9)},
+    )
     algorithm.learn(2, progress_bar=False)
     assert algorithm.meta_step == 2
     observation, _ = gym.make("lit_meta/CartPoleTask-v0").reset(seed=0)
@@ -122,26 +140,41 @@ def test_learn_predict_save_and_load_back(tmp_path):
         assert torch.equal(plain.policy.state_dict()[name], value)
 
     generator = TaskGenerator(task_callable=CARTPOLE, seed=0)
-    loaded = ReptileMetaRL.load_meta_algo(folder, generator, meta_optimizer=torch.optim.Adam)
+    loaded = ReptileMetaRL.load_meta_algo(folder, generator)  # every setting came back from the files
     assert loaded.meta_step == 2 and loaded.rl_algorithm is PPO
     assert loaded.rl_algo_kwargs == algorithm.rl_algo_kwargs
+    assert isinstance(loaded.meta_optimizer, torch.optim.Adam)
+    assert tuple(loaded.meta_optimizer.param_groups[0]["betas"]) == (0.0, 0.9)
     for name, value in algorithm.policy.state_dict().items():
         assert torch.equal(loaded.policy.state_dict()[name], value)
-    assert (
-        loaded.meta_optimizer.state_dict()["state"].keys()
-        == algorithm.meta_optimizer.state_dict()["state"].keys()
+    saved, restored = (
+        algorithm.meta_optimizer.state_dict()["state"],
+        loaded.meta_optimizer.state_dict()["state"],
     )
+    assert saved.keys() == restored.keys()
+    assert all(torch.equal(saved[k]["exp_avg_sq"], restored[k]["exp_avg_sq"]) for k in saved)
     assert generator.state_dict()["history"] == algorithm.task_generator.state_dict()["history"]
 
 
 def test_a_learn_from_saved_state_continues_like_an_uninterrupted_one(tmp_path):
-    straight = reptile(PPO, CARTPOLE, PPO_KWARGS)
-    straight.learn(2, progress_bar=False)
-    first = reptile(PPO, CARTPOLE, PPO_KWARGS)
-    first.learn(1, progress_bar=False)
+    """An annealed ε, Adam's moments and the generator's revisits all carry over a save and a load."""
+
+    def run():
+        generator = TaskGenerator(task_callable=CARTPOLE, revisit_prob=0.5, seed=0)
+        return ReptileMetaRL(
+            generator, PPO, copy.deepcopy(PPO_KWARGS), meta_step_size=LinearSchedule(0.8, 0.1, 1.0),
+            meta_optimizer=torch.optim.Adam, meta_batch_size=2, inner_timesteps=32, seed=1,
+        )  # fmt: skip
+
+    straight = run().learn(4, progress_bar=False)
+    first = run()
+    first.horizon = 4  # stopped half-way through a learn(4)
+    first.train_step()
+    first.train_step()
     first.save_meta_algo(tmp_path / "half")
     resumed = ReptileMetaRL.load_meta_algo(tmp_path / "half", TaskGenerator(task_callable=CARTPOLE, seed=0))
-    resumed.train_step()
+    resumed.learn(2, progress_bar=False)
+    assert resumed.task_generator.state_dict() == straight.task_generator.state_dict()
     for name, value in straight.policy.state_dict().items():
         assert torch.equal(resumed.policy.state_dict()[name], value), name
 
@@ -204,11 +237,35 @@ def test_new_first_order_methods_only_implement_meta_update():
             ),
             "must not set 'seed'",
         ),
+        (
+            lambda: reptile(
+                PPO, CARTPOLE, PPO_KWARGS, meta_optimizer=torch.optim.SGD([torch.zeros(1)], lr=1)
+            ),
+            "must be None or a torch optimizer class",
+        ),
+        (
+            lambda: reptile(
+                PPO, CARTPOLE, PPO_KWARGS, meta_optimizer=torch.optim.SGD, meta_optimizer_kwargs={"lr": 1}
+            ),
+            "learning rate is meta_step_size",
+        ),
+        (
+            lambda: reptile(PPO, CARTPOLE, PPO_KWARGS, meta_optimizer_kwargs={"momentum": 0.9}),
+            "meta_optimizer_kwargs need a meta_optimizer",
+        ),
+        (lambda: reptile(PPO, CARTPOLE, PPO_KWARGS, seed=-1), "seed must be a non-negative integer"),
     ],
 )
 def test_bad_input_is_refused_in_one_sentence(make, message):
     with pytest.raises(ConfigError, match=message):
         make()
+
+
+def test_an_optimizer_over_other_parameters_is_refused_at_the_meta_update():
+    algorithm = reptile(PPO, CARTPOLE, PPO_KWARGS)
+    algorithm.meta_optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ConfigError, match="must be built over meta_parameters"):
+        algorithm.meta_update(trained_learners(algorithm, 1))
 
 
 def test_a_generator_returning_the_wrong_tuple_is_refused():

@@ -139,3 +139,24 @@ def test_task_callables_that_return_the_wrong_thing_are_refused(task_callable, m
 def test_rng_state_is_plain_data():
     state = TaskGenerator(task_callable=CARTPOLE).state_dict()
     assert isinstance(state["rng"]["state"]["state"], int) and np.isscalar(state["cursor"])
+
+
+def test_cyclic_revisits_of_dynamic_tasks_go_round_the_history_oldest_first():
+    generator = TaskGenerator(task_callable=CARTPOLE, revisit_policy="cyclic", seed=0)
+    made = [generator.get_task(step, seed=50 + step)[1]["task_seed"] for step in range(3)]
+    generator.revisit_prob = 1.0
+    revisited = [generator.get_task(step)[1]["task_seed"] for step in range(3, 10)]
+    assert revisited == [made[i % 3] for i in range(7)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task_callable": CARTPOLE, "weights": [1.0]}, "weights apply to a static task list"),
+        ({"tasks": [gym.make("CartPole-v1")], "revisit_prob": 0.5}, "apply to dynamic tasks"),
+        ({"tasks": [gym.make("CartPole-v1")], "weight_fn": len}, "apply to dynamic tasks"),
+    ],
+)
+def test_settings_that_would_be_ignored_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TaskGenerator(**kwargs)

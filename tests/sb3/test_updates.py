@@ -5,7 +5,7 @@ import copy
 import gymnasium as gym
 import pytest
 import torch
-from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 
 from lit_meta.errors import ConfigError
 from lit_meta.sb3 import compute_updates, timesteps_for_updates
@@ -43,6 +43,7 @@ def counted_updates(model, timesteps: int, counted_optimizer) -> int:
         (SAC, "Pendulum-v1", {"learning_starts": 0, "train_freq": 3, "gradient_steps": -1}, 40),
         (TD3, "Pendulum-v1", {"learning_starts": 10, "train_freq": 5, "gradient_steps": 3}, 52),
         (DQN, "CartPole-v1", {"learning_starts": 20, "train_freq": 4, "gradient_steps": 1}, 61),
+        (DDPG, "Pendulum-v1", {"learning_starts": 5, "train_freq": (3, "step"), "gradient_steps": 2}, 31),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
@@ -53,6 +54,16 @@ def test_compute_updates_matches_the_optimizer_steps_sb3_takes(cls, env_id, kwar
     assert compute_updates(model, timesteps) == expected  # from the model's own settings too
     assert counted_updates(model, timesteps, optimizer) == expected
     assert expected > 0
+
+
+def test_off_policy_updates_with_several_environments():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    kwargs = {"learning_starts": 10, "train_freq": 3, "gradient_steps": 2}
+    model = SAC(env=make_vec_env("Pendulum-v1", n_envs=2, seed=0), **copy.deepcopy(SMALL), **kwargs)
+    # rollouts of 3 steps x 2 envs = 6 timesteps; 40 timesteps -> 7 rollouts, the first one warm-up
+    assert compute_updates(SAC, 40, n_envs=2, **kwargs) == compute_updates(model, 40) == 6 * 2
+    assert counted_updates(model, 40, model.critic.optimizer) == 12
 
 
 def test_compute_updates_counts_every_environment_of_a_vectorised_learner():
