@@ -52,7 +52,7 @@ def run(name: str, tasks: int, steps: int) -> dict:
         "tasks": tasks,
         "steps": steps,
         "step_timesteps": report["step_timesteps"],
-        "updates": report["updates"],
+        "updates": report["x_values"],
         "return": report["return"],
         "plot": str(plot.relative_to(ROOT)),
     }

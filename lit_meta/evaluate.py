@@ -25,7 +25,7 @@ from lit_meta.checkpoints import load_checkpoint, rebuild
 from lit_meta.errors import ConfigError, require, require_positive, run_reporting_bad_input
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
-from lit_meta.modules import FewShotModule, SB3ReptileModule
+from lit_meta.modules import FewShotModule
 from lit_meta.noise import silence_library_noise
 from lit_meta.rl_report import rl_report
 
@@ -75,7 +75,7 @@ def evaluate(
     checkpoint_path = Path(ckpt)
     module, datamodule = rebuild(load_checkpoint(checkpoint_path), source=f"checkpoint {checkpoint_path}")
     out_dir = Path(out) if out else checkpoint_path.parent.parent / "evaluation"
-    if isinstance(module, SB3ReptileModule):
+    if hasattr(module, "adaptation_curves"):  # a meta-RL module (see lit_meta.rl_report)
         for name, value in {"shots": shots, "transductive": transductive}.items():
             if value is not None:
                 raise ConfigError(f"--{name} applies to few-shot models, not to a {type(module).__name__}")
@@ -194,7 +194,7 @@ def main(args: list[str] | None = None) -> int:
     if "return" in report:
         for name, final in report["final"].items():
             print(
-                f"return after {report['steps']} rounds ({report['updates'][-1]} updates) on "
+                f"return after {report['steps']} steps ({report['x_values'][-1]} {report['x_label']}) on "
                 f"{report['tasks']} held-out tasks, {name}: {final['mean']:.1f} ± {final['ci']:.1f} (95% CI)"
             )
         for name, path in report["files"].items():

@@ -1,5 +1,14 @@
-"""The meta-RL evaluation report of ``evaluate.py``: return on held-out tasks after 0..K rounds of inner
-training, meta-learned initialisation against a fresh one, as mean ± 95% CI, JSON and a plot."""
+"""The meta-RL evaluation report of ``evaluate.py``: return on held-out tasks after 0..K adaptation steps
+(rounds of inner training, policy-gradient steps, or episodes of a trial), one curve per method (the
+meta-learned initialisation and its baselines), as mean ± 95% CI, JSON and a plot.
+
+Every meta-RL module implements the small protocol this report reads:
+
+* ``adaptation_curves(tasks, steps, episodes, split, progress=...) -> {name: Tensor[tasks, steps + 1]}``,
+  the return of each method on each task before adaptation and after each of ``steps`` steps;
+* ``evaluation_axis(steps) -> (x_values, x_label)``, what the steps mean on the plot's x-axis;
+* ``learner_name`` (for titles), and ``hparams.eval_steps`` / ``hparams.eval_episodes`` (defaults).
+"""
 
 import json
 from pathlib import Path
@@ -28,19 +37,20 @@ def rl_report(
         datamodule.hparams.seed = seed
     task_list = datamodule.eval_tasks(split, tasks)
     curves = module.adaptation_curves(task_list, steps, episodes, split, progress=True)
-    updates = module.updates_axis(steps)
+    x_values, x_label = module.evaluation_axis(steps)
     stem = f"{checkpoint_path.stem}-{split}-{tasks}tasks-{steps}steps-seed{datamodule.hparams.seed}"
     report = {
         "checkpoint": str(checkpoint_path),
         "module": type(module).__name__,
-        "rl_algorithm": module.hparams.rl_algorithm,
+        "learner": module.learner_name,
         "datamodule": type(datamodule).__name__,
         "data": datamodule.describe(),
         "split": split,
         "tasks": tasks,
         "steps": steps,
-        "step_timesteps": module.eval_step_timesteps,
-        "updates": updates,
+        **module.evaluation_details(),
+        "x_label": x_label,
+        "x_values": x_values,
         "episodes": episodes,
         "seed": datamodule.hparams.seed,
         "confidence": 0.95,
@@ -51,14 +61,14 @@ def rl_report(
     for name, values in curves.items():
         mean, half_width = mean_confidence_interval(values[:, -1])
         report["final"][name] = {"mean": mean, "ci": half_width}
-    title = f"{module.hparams.rl_algorithm} · {tasks} held-out {split} tasks · {datamodule.hparams.env}"
+    title = f"{module.learner_name} · {tasks} held-out {split} tasks · {datamodule.hparams.env}"
     plot = plots.plot_adaptation_curve(
         report["return"],
         out_dir / f"{stem}-return.png",
         title,
         ylabel="return",
-        xlabel="inner gradient updates",
-        x_values=updates,
+        xlabel=x_label,
+        x_values=x_values,
     )
     report["files"] = {"return_plot": str(plot)}
     json_path = out_dir / f"{stem}.json"

@@ -60,7 +60,7 @@ def test_every_sb3_config_trains_exports_and_evaluates(name, tmp_path):
     report = json.loads(next((run_dir / "evaluation").glob("*.json")).read_text())
     assert set(report["return"]) == {"meta-learned init", "fresh init"}
     assert [r["step"] for r in report["return"]["fresh init"]] == [0, 1, 2]
-    assert report["updates"][0] == 0 and report["updates"][1] < report["updates"][2]
+    assert report["x_values"][0] == 0 and report["x_values"][1] < report["x_values"][2]
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
     assert Path(report["files"]["return_plot"]).read_bytes()[:4] == b"\x89PNG"
     assert "meta-learned init:" in evaluated.stdout and "fresh init:" in evaluated.stdout

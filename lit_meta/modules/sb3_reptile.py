@@ -200,8 +200,17 @@ class SB3ReptileModule(MetaLearningModule):
                     )
         return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
 
-    def updates_axis(self, steps: int) -> list[int]:
-        return updates_per_step(self.meta_algorithm, self.eval_step_timesteps, steps)
+    @property
+    def learner_name(self) -> str:
+        return self.hparams.rl_algorithm
+
+    def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
+        """Cumulative inner gradient updates after each of ``steps`` rounds."""
+        updates = updates_per_step(self.meta_algorithm, self.eval_step_timesteps, steps)
+        return updates, "inner gradient updates"
+
+    def evaluation_details(self) -> dict:
+        return {"rl_algorithm": self.hparams.rl_algorithm, "step_timesteps": self.eval_step_timesteps}
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate("val", batch, batch_idx)
