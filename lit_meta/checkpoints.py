@@ -15,12 +15,15 @@ import torch
 
 from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
 from lit_meta.errors import ConfigError
-from lit_meta.modules import FewShotModule, MetaLearningModule, SB3ReptileModule
+from lit_meta.modules import FewShotModule, MAMLRLModule, MetaLearningModule, SB3ReptileModule
 from lit_meta.modules.checkpointing import checkpoint_stamp
+from lit_meta.modules.rl2 import RL2Module
 
 MODULES: dict[str, type[MetaLearningModule]] = {
     "FewShotModule": FewShotModule,
+    "MAMLRLModule": MAMLRLModule,
     "SB3ReptileModule": SB3ReptileModule,
+    "RL2Module": RL2Module,
 }
 """The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
 DATAMODULES: dict[str, type[pl.LightningDataModule]] = {

@@ -197,6 +197,11 @@ def main(args: list[str] | None = None) -> int:
                 f"return after {report['steps']} steps ({report['x_values'][-1]} {report['x_label']}) on "
                 f"{report['tasks']} held-out tasks, {name}: {final['mean']:.1f} ± {final['ci']:.1f} (95% CI)"
             )
+        if report["x_label"].startswith("episode"):  # RL²: what a trial earned in all
+            for name, total in report["total"].items():
+                print(
+                    f"cumulative return of a trial, {name}: {total['mean']:.2f} ± {total['ci']:.2f} (95% CI)"
+                )
         for name, path in report["files"].items():
             print(f"{name}: {path}")
         return 0

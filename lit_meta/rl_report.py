@@ -57,10 +57,13 @@ def rl_report(
         "return": {name: summarise_per_step(values) for name, values in curves.items()},
         "per_task_final_return": {name: values[:, -1].tolist() for name, values in curves.items()},
     }
-    report["final"] = {}
+    report["final"], report["total"] = {}, {}
     for name, values in curves.items():
         mean, half_width = mean_confidence_interval(values[:, -1])
         report["final"][name] = {"mean": mean, "ci": half_width}
+        # the sum over the curve: RL²'s cumulative reward of a trial (bandits: over all pulls)
+        mean, half_width = mean_confidence_interval(values.sum(1))
+        report["total"][name] = {"mean": mean, "ci": half_width}
     title = f"{module.learner_name} · {tasks} held-out {split} tasks · {datamodule.hparams.env}"
     plot = plots.plot_adaptation_curve(
         report["return"],

@@ -90,7 +90,7 @@ def test_resume_is_exact(name, tmp_path):
     assert len(stream(resumed)["task_generator"]["history"]) < 8  # some draws were revisits
 
 
-def test_a_training_step_is_the_reptile_step_with_annealed_epsilon():
+def test_a_training_step_is_the_reptile_step_with_annealed_epsilon(tmp_path):
     """One meta-iteration through Lightning (its SGD optimizer, ε from the schedule at step 0 of 4)
     equals ReptileMetaRL's direct step on the same tasks with the same learner seeds."""
     import copy
@@ -116,10 +116,12 @@ def test_a_training_step_is_the_reptile_step_with_annealed_epsilon():
     tasks = next(iter(RLTaskDataModule(meta_batch_size=2, seed=3).train_dataloader())).tasks
     direct.train_step(tasks, meta_step=0)
     trainer = pl.Trainer(max_steps=4, limit_train_batches=1, max_epochs=1, limit_val_batches=0,
+                         default_root_dir=tmp_path,  # the SB3 export goes there, not into the checkout
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu")  # fmt: skip
     trainer.fit(module, data)
     assert trainer.global_step == 1
+    assert (tmp_path / "sb3" / "meta_policy.zip").is_file()
     for name, value in direct.policy.state_dict().items():
         torch.testing.assert_close(module.meta_policy.state_dict()[name], value, rtol=1e-6, atol=1e-7)
 

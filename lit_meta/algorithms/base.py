@@ -3,12 +3,18 @@
 A meta-algorithm turns a batch of tasks into a meta-gradient left in the ``.grad`` of its parameters
 (the optimizer that owns those parameters applies it), and adapts its meta-parameters to a new task at
 test time. Nothing here knows about Lightning.
+
+Supervised tasks come as a :class:`TaskBatch` (support and query tensors). Any other kind of task (RL:
+episodes collected before and after adaptation) comes as a sequence of :class:`AdaptationTask`, which
+says itself what its support and query losses are; the differentiable algorithms (MAML, Meta-SGD)
+accept both, so MAML for RL is MAML with policy-gradient tasks, not a second implementation.
 """
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +23,40 @@ from lit_meta.errors import require, require_positive
 from lit_meta.tasks import TaskBatch
 
 LossFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+class AdaptationTask(Protocol):
+    """One task as a differentiable inner loop sees it: a loss to adapt on, and a loss to score with."""
+
+    def support_loss(self, model: nn.Module, step: int) -> Tensor:
+        """The loss of inner update ``step`` (0, 1, ...) for ``model``, the learner adapted so far."""
+
+    def query_loss(self, model: nn.Module) -> tuple[Tensor, Tensor | None]:
+        """The post-adaptation loss of ``model`` and, if the task has one, its output (else ``None``)."""
+
+
+@dataclass
+class SupervisedTask:
+    """Task ``index`` of a :class:`TaskBatch` as an :class:`AdaptationTask` under ``loss_fn``."""
+
+    tasks: TaskBatch
+    index: int
+    loss_fn: LossFunction
+
+    def support_loss(self, model: nn.Module, step: int) -> Tensor:
+        return self.loss_fn(model(self.tasks.support_x[self.index]), self.tasks.support_y[self.index])
+
+    def query_loss(self, model: nn.Module) -> tuple[Tensor, Tensor]:
+        output = model(self.tasks.query_x[self.index])
+        return self.loss_fn(output, self.tasks.query_y[self.index]), output
+
+
+def as_adaptation_tasks(tasks: "TaskBatch | Sequence[AdaptationTask]", loss_fn: LossFunction | None):
+    """Supervised task batches become :class:`SupervisedTask` s; other tasks are returned as they are."""
+    if isinstance(tasks, TaskBatch):
+        require(loss_fn is not None, "supervised tasks need the algorithm to have a loss function")
+        return [SupervisedTask(tasks, i, loss_fn) for i in range(len(tasks))]
+    return list(tasks)
 
 
 @dataclass
@@ -36,7 +76,8 @@ class MetaAlgorithm(nn.Module, ABC):
     """A learner (the meta-parameters) plus the rule that adapts it to a task and meta-learns it.
 
     :param learner: the network whose initial weights are meta-learned.
-    :param loss_fn: the task loss, ``loss_fn(prediction, target) -> scalar``.
+    :param loss_fn: the task loss, ``loss_fn(prediction, target) -> scalar`` (``None`` for an algorithm
+        that is only given :class:`AdaptationTask` s, whose losses are their own).
     :param inner_lr: step size of the inner (task-adaptation) updates.
     :param inner_steps: number of inner updates per task during meta-training.
 
@@ -45,7 +86,9 @@ class MetaAlgorithm(nn.Module, ABC):
 
     learner: nn.Module
 
-    def __init__(self, learner: nn.Module, loss_fn: LossFunction, inner_lr: float, inner_steps: int) -> None:
+    def __init__(
+        self, learner: nn.Module, loss_fn: LossFunction | None, inner_lr: float, inner_steps: int
+    ) -> None:
         super().__init__()
         require_positive("inner_lr", inner_lr)
         require_positive("inner_steps", inner_steps)

@@ -1,12 +1,18 @@
 """MAML, first-order MAML and Meta-SGD: meta-gradients through the inner updates (learn2learn)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import learn2learn as l2l
 import torch
 from torch import Tensor, nn
 
-from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
+from lit_meta.algorithms.base import (
+    AdaptationTask,
+    LossFunction,
+    MetaAlgorithm,
+    MetaStepOutput,
+    as_adaptation_tasks,
+)
 from lit_meta.tasks import TaskBatch
 
 
@@ -18,7 +24,7 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
     def __init__(
         self,
         learner: nn.Module,
-        loss_fn: LossFunction,
+        loss_fn: LossFunction | None,
         inner_lr: float,
         inner_steps: int,
         first_order: bool = False,
@@ -31,19 +37,23 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
     def learner(self) -> nn.Module:
         return self.wrapper.module
 
-    def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
+    def meta_gradient(
+        self, tasks: TaskBatch | Sequence[AdaptationTask], score: bool = True
+    ) -> MetaStepOutput:
+        """Supervised tasks or any :class:`AdaptationTask` s (e.g. policy-gradient tasks, MAML for RL)."""
+        tasks = as_adaptation_tasks(tasks, self.loss_fn)
         losses, outputs = [], []
-        for i in range(len(tasks)):
+        for task in tasks:
             adapted = self.wrapper.clone()
-            for _ in range(self.inner_steps):
-                adapted.adapt(self.loss_fn(adapted(tasks.support_x[i]), tasks.support_y[i]))
-            output = adapted(tasks.query_x[i])
-            loss = self.loss_fn(output, tasks.query_y[i])
+            for step in range(self.inner_steps):
+                adapted.adapt(task.support_loss(adapted, step))
+            loss, output = task.query_loss(adapted)
             # One backward per task frees that task's graph at once; the sum is the mean's gradient.
             (loss / len(tasks)).backward()
             losses.append(loss.detach())
-            outputs.append(output.detach())
-        return MetaStepOutput(torch.stack(losses), torch.stack(outputs))
+            if output is not None:
+                outputs.append(output.detach())
+        return MetaStepOutput(torch.stack(losses), torch.stack(outputs) if outputs else None)
 
     def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
         adapted = self.wrapper.clone()

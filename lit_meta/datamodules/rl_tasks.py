@@ -15,6 +15,9 @@ from lit_meta.errors import require, require_positive
 from lit_meta.sb3.meta_algorithm import sample_meta_batch
 from lit_meta.sb3.task_generator import TaskGenerator
 
+TASK_BOOKKEEPING = ("task_seed", "task_index")
+"""Keys :class:`TaskGenerator` adds to a task's info besides its parameters."""
+
 
 @dataclass
 class MetaBatch:
@@ -25,6 +28,11 @@ class MetaBatch:
 
     def __len__(self) -> int:
         return len(self.tasks)
+
+    @property
+    def task_parameters(self) -> list[Task]:
+        """The MDP parameters of each task, without the generator's bookkeeping (seed, index)."""
+        return [{k: v for k, v in info.items() if k not in TASK_BOOKKEEPING} for _, info, _ in self.tasks]
 
 
 class MetaBatchStream:
@@ -64,6 +72,7 @@ class RLTaskDataModule(pl.LightningDataModule):
     :param env: registered id of the family, e.g. ``lit_meta/CartPoleTask-v0``.
     :param ranges: sampling intervals of the task parameters, ``{name: [low, high]}`` (default: the
         family's own).
+    :param env_kwargs: the family's other constructor arguments (e.g. ``{"arms": 10}`` for bandits).
     :param train_tasks: ``None`` makes a new task at every draw (dynamic tasks, revisited with
         probability ``revisit_prob``); a number fixes that many training tasks, drawn once (static).
     :param revisit_policy: ``random``, ``cyclic`` or ``weighted`` (see :class:`TaskGenerator`).
@@ -80,6 +89,7 @@ class RLTaskDataModule(pl.LightningDataModule):
         self,
         env: str = "lit_meta/CartPoleTask-v0",
         ranges: dict[str, list[float]] | None = None,
+        env_kwargs: dict | None = None,
         train_tasks: int | None = None,
         revisit_policy: str = "random",
         revisit_prob: float = 0.0,
@@ -95,8 +105,8 @@ class RLTaskDataModule(pl.LightningDataModule):
         for name, value in {"val_tasks": val_tasks, "test_tasks": test_tasks}.items():
             require_positive(name, value)
         self.save_hyperparameters()
-        self.template = make_task_env(env, ranges=ranges)  # checks the ranges
-        self.task_callable = partial(sample_task_env, env, ranges=ranges)
+        self.template = make_task_env(env, ranges=ranges, env_kwargs=env_kwargs)  # checks the ranges
+        self.task_callable = partial(sample_task_env, env, ranges=ranges, env_kwargs=env_kwargs)
         if train_tasks is None:
             require(weights is None, "weights apply to a fixed set of train_tasks only")
             require(
@@ -135,7 +145,9 @@ class RLTaskDataModule(pl.LightningDataModule):
         return self.template.unwrapped.sample_tasks(num_tasks, rng)
 
     def make_env(self, task: Task) -> gym.Env:
-        return make_task_env(self.hparams.env, task=task, ranges=self.hparams.ranges)
+        return make_task_env(
+            self.hparams.env, task=task, ranges=self.hparams.ranges, env_kwargs=self.hparams.env_kwargs
+        )
 
     def train_dataloader(self) -> MetaBatchStream:
         return self.train_stream
@@ -149,7 +161,11 @@ class RLTaskDataModule(pl.LightningDataModule):
 
     def describe(self) -> dict:
         """What results depend on, for reports."""
-        return {"env": self.hparams.env, "ranges": self.template.unwrapped.ranges}
+        return {
+            "env": self.hparams.env,
+            "ranges": self.template.unwrapped.ranges,
+            "env_kwargs": self.hparams.env_kwargs or {},
+        }
 
 
 def _seeds(seed: int, stream: str, count: int) -> list[int]:

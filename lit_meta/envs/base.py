@@ -25,9 +25,28 @@ class TaskFamilyMixin:
     """
 
     DEFAULT_RANGES: ClassVar[dict[str, tuple[float, float]]] = {}
+    POSITIVE_PARAMETERS: ClassVar[bool] = True
+    """Whether every parameter is a physical quantity (a mass, a length) whose range must be > 0."""
+    PARAMETER_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {}
+    """Limits a requested range must lie within (a probability in [0, 1]); unnamed parameters have none."""
+
+    def default_ranges(self) -> dict[str, tuple[float, float]]:
+        """The sampling intervals without ``ranges``: :attr:`DEFAULT_RANGES`, unless the family's parameters
+        depend on its constructor (a bandit's arms)."""
+        return dict(self.DEFAULT_RANGES)
+
+    def parameter_bounds(self) -> dict[str, tuple[float, float]]:
+        """The limits of requested ranges: :attr:`PARAMETER_BOUNDS`, or per instance like the ranges."""
+        return dict(self.PARAMETER_BOUNDS)
 
     def _init_task_family(self, task: Mapping[str, float] | None, ranges: Ranges | None) -> None:
-        self.ranges = check_ranges(type(self).__name__, self.DEFAULT_RANGES, ranges)
+        self.ranges = check_ranges(
+            type(self).__name__,
+            self.default_ranges(),
+            ranges,
+            positive=self.POSITIVE_PARAMETERS,
+            bounds=self.parameter_bounds(),
+        )
         self._task: Task = {}
         self.set_task(task if task is not None else self.default_task())
 
@@ -66,8 +85,15 @@ class TaskFamilyMixin:
         raise NotImplementedError
 
 
-def check_ranges(family: str, defaults: dict[str, tuple[float, float]], ranges: Ranges | None) -> dict:
-    """``defaults`` updated with ``ranges``, each checked to be a ``[low, high]`` pair with low <= high."""
+def check_ranges(
+    family: str,
+    defaults: dict[str, tuple[float, float]],
+    ranges: Ranges | None,
+    positive: bool = True,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> dict:
+    """``defaults`` updated with ``ranges``, each checked to be a ``[low, high]`` pair with low <= high,
+    with low > 0 if ``positive``, and inside its ``bounds`` if it has any."""
     merged = dict(defaults)
     for name, interval in (ranges or {}).items():
         if name not in defaults:
@@ -80,6 +106,15 @@ def check_ranges(family: str, defaults: dict[str, tuple[float, float]], ranges: 
         )
         low, high = float(interval[0]), float(interval[1])
         require(low <= high, f"the range of {name} must have low <= high, got [{low}, {high}]")
-        require(low > 0, f"the range of {name} must be positive (a physical quantity), got [{low}, {high}]")
+        if positive:
+            require(
+                low > 0, f"the range of {name} must be positive (a physical quantity), got [{low}, {high}]"
+            )
+        if name in (bounds or {}):
+            bound_low, bound_high = bounds[name]
+            require(
+                bound_low <= low and high <= bound_high,
+                f"the range of {name} must lie within [{bound_low}, {bound_high}], got [{low}, {high}]",
+            )
         merged[name] = (low, high)
     return merged

@@ -2,6 +2,16 @@
 
 from lit_meta.modules.checkpointing import MetaLearningModule
 from lit_meta.modules.few_shot import NETWORKS, FewShotModule, build_network
+from lit_meta.modules.maml_rl import MAMLRLModule
+from lit_meta.modules.rl2 import RL2Module
 from lit_meta.modules.sb3_reptile import SB3ReptileModule
 
-__all__ = ["NETWORKS", "FewShotModule", "MetaLearningModule", "SB3ReptileModule", "build_network"]
+__all__ = [
+    "NETWORKS",
+    "FewShotModule",
+    "MAMLRLModule",
+    "MetaLearningModule",
+    "RL2Module",
+    "SB3ReptileModule",
+    "build_network",
+]

@@ -66,7 +66,9 @@ class SB3ReptileModule(MetaLearningModule):
         super().__init__()
         if seed is None:
             seed = torch.initial_seed() % 2**31
-        self.save_hyperparameters(ignore=["optimizer"])
+        # not logged: Lightning refuses to log a module and a datamodule that both have a different
+        # ``seed`` (the run's config, saved in the run directory, holds every value anyway)
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.automatic_optimization = False
         self.learner_class = resolve_rl_algorithm(rl_algorithm)
         device = (rl_algo_kwargs or {}).get("device", "cpu")

@@ -2,5 +2,13 @@
 
 from lit_meta.nn.conv import Conv4
 from lit_meta.nn.mlp import ACTIVATIONS, MLP
+from lit_meta.nn.policies import CategoricalMLPPolicy, GaussianMLPPolicy, build_policy
 
-__all__ = ["ACTIVATIONS", "MLP", "Conv4"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "CategoricalMLPPolicy",
+    "Conv4",
+    "GaussianMLPPolicy",
+    "build_policy",
+]

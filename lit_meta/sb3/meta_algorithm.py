@@ -8,6 +8,7 @@ meta-parameters from the trained learners. Subclasses implement ``meta_update`` 
 
 import copy
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.save_util import load_from_zip_file
 from tqdm import tqdm
 
@@ -118,11 +120,16 @@ class BaseMetaAlgorithm(ABC):
         # a deep copy: SB3 writes into the policy_kwargs it is given
         kwargs = {"policy": "MlpPolicy", "device": "cpu", **copy.deepcopy(self.rl_algo_kwargs)}
         try:
-            return self.rl_algorithm(env=env, seed=seed, **kwargs)
+            learner = self.rl_algorithm(env=env, seed=seed, **kwargs)
         except (TypeError, ValueError, AssertionError) as error:
             raise ConfigError(
                 f"{self.rl_algorithm.__name__} refused rl_algo_kwargs {kwargs}: {error}"
             ) from None
+        if not kwargs.get("tensorboard_log"):
+            # SB3's default logger makes an empty /tmp/SB3-<time> folder per learn(): one per task
+            formats = [HumanOutputFormat(sys.stdout)] if kwargs.get("verbose", 0) >= 1 else []
+            learner.set_logger(Logger(folder=None, output_formats=formats))
+        return learner
 
     def adapt(
         self, env: gym.Env, seed: int, timesteps: int | None = None, from_meta: bool = True

@@ -30,8 +30,10 @@ def test_same_seed_gives_the_same_tasks_and_the_same_episode(env_id):
                 break
         return task, np.concatenate(trace)
 
-    (task_a, trace_a), (task_b, trace_b), (task_c, _) = episode(3), episode(3), episode(4)
-    assert task_a == task_b and task_a != task_c
+    (task_a, trace_a), (task_b, trace_b) = episode(3), episode(3)
+    assert task_a == task_b
+    # another seed draws another task (a family of two tasks, HalfCheetahDir, may repeat one by chance)
+    assert any(sample_task_env(env_id, seed)[1] != task_a for seed in range(4, 9))
     np.testing.assert_array_equal(trace_a, trace_b)
 
 

@@ -2,6 +2,7 @@
 learner hand-over, and saving."""
 
 import copy
+import tempfile
 from functools import partial
 
 import gymnasium as gym
@@ -307,3 +308,12 @@ def test_short_meta_training_beats_a_fresh_initialisation_on_held_out_variants()
     low = gain.mean() - stats.t.ppf(0.975, len(gain) - 1) * gain.std(ddof=1) / np.sqrt(len(gain))
     # a fresh PPO policy balances ~20-60 steps after 16 updates; the bound must clear that by far
     assert low > 40, (final, gain)
+
+
+def test_inner_learners_leave_no_logger_folders_behind(tmp_path, monkeypatch):
+    """SB3's default logger creates an empty folder in the temp directory at every learn(); a
+    meta-iteration makes one learner per task, so lit-meta gives each a logger without a folder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    algorithm = reptile(PPO, CARTPOLE, {"n_steps": 32, "batch_size": 16, "n_epochs": 1})
+    algorithm.learn(1)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,109 @@
+"""Policy-gradient pieces shared by the meta-RL algorithms: advantages from a linear feature baseline,
+the low-variance-curvature surrogate of the inner loop and PPO's clipped surrogate of the outer loop.
+
+All tensors are time-major ``[T, E]`` (see :class:`lit_meta.datamodules.rollouts.Episodes`).
+"""
+
+import torch
+from torch import Tensor
+
+FEATURE_CLIP = 10.0
+"""Observations are clipped to ±this before entering the baseline's features (as in rllab)."""
+
+
+def linear_baseline_features(observations: Tensor, mask: Tensor) -> Tensor:
+    """Features of the linear baseline of Duan et al. 2016 (rllab's ``LinearFeatureBaseline``):
+    ``[o, o², t/100, (t/100)², (t/100)³, 1]`` per step, ``[T, E, 2·obs + 4]``; padded steps are zero."""
+    steps, episodes = mask.shape
+    flat = observations.reshape(steps, episodes, -1).clamp(-FEATURE_CLIP, FEATURE_CLIP)
+    time = (torch.arange(steps, dtype=flat.dtype) / 100.0).view(steps, 1, 1).expand(steps, episodes, 1)
+    features = torch.cat([flat, flat**2, time, time**2, time**3, torch.ones_like(time)], dim=-1)
+    return features * mask.unsqueeze(-1)
+
+
+def fit_linear_baseline(
+    observations: Tensor, mask: Tensor, returns: Tensor, reg_coeff: float = 1e-5
+) -> Tensor:
+    """Value estimates ``[T, E]`` of the ridge regression of ``returns`` on the baseline features,
+    fitted on these same episodes (the MAML paper's baseline, after rllab). As in rllab, the ridge
+    coefficient grows tenfold until the normal equations are solvable."""
+    features = linear_baseline_features(observations, mask).double()
+    flat_features = features.reshape(-1, features.shape[-1])
+    targets = (returns * mask).double().reshape(-1)
+    gram = flat_features.T @ flat_features
+    rhs = flat_features.T @ targets
+    identity = torch.eye(gram.shape[0], dtype=gram.dtype)
+    for _ in range(5):
+        weights, info = torch.linalg.solve_ex(gram + reg_coeff * identity, rhs)
+        if info.item() == 0 and torch.isfinite(weights).all():
+            break
+        reg_coeff *= 10
+    return ((features @ weights) * mask.double()).to(returns.dtype)
+
+
+def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """Reward-to-go ``Σ_{t' ≥ t} γ^{t'-t} r_{t'}`` within each episode, ``[T, E]``."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        running = (rewards[t] + gamma * running) * mask[t]
+        returns[t] = running
+    return returns
+
+
+def generalized_advantages(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, lam: float) -> Tensor:
+    """GAE(γ, λ) of Schulman et al. 2016, ``[T, E]``; the value after an episode's last step is 0
+    (episodes end at a goal or at the horizon, and the MAML paper's tasks are finite-horizon)."""
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    next_value = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        next_mask = mask[t + 1] if t + 1 < rewards.shape[0] else torch.zeros_like(mask[t])
+        delta = rewards[t] + gamma * next_value * next_mask - values[t]
+        running = delta + gamma * lam * running * next_mask
+        advantages[t] = running * mask[t]
+        next_value = values[t]
+    return advantages
+
+
+def normalise(advantages: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """Advantages scaled to zero mean and unit variance over the real steps."""
+    count = mask.sum()
+    mean = (advantages * mask).sum() / count
+    variance = (((advantages - mean) * mask) ** 2).sum() / count
+    return (advantages - mean) / (variance.sqrt() + eps) * mask
+
+
+def lvc_policy_loss(log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor, mask: Tensor) -> Tensor:
+    """``−mean_t ρ_t · A_t`` over the real steps, ``ρ_t = π(a_t|s_t) / π_old(a_t|s_t)``: the inner loss.
+
+    At the sampling policy (``π = π_old``) this is the per-step DiCE surrogate of learn2learn's
+    ``magic_box`` (Foerster et al. 2018), the "low variance curvature" estimator of ProMP (Rothfuss et
+    al. 2019): value ``−mean A``, gradient the REINFORCE gradient, and a second derivative that keeps the
+    score-function term ``∇log π ∇log πᵀ A`` a plain ``log π · A`` surrogate drops (the cross-time terms
+    of full DiCE are left out, for variance). Away from it, when the outer loop takes several steps on
+    the same episodes, the ratio importance-weights the episodes instead of pretending they are on-policy.
+    """
+    ratio = torch.exp(log_probs - old_log_probs)
+    return -torch.where(mask.bool(), ratio * advantages, 0.0).sum() / mask.sum()
+
+
+def ppo_clip_loss(
+    log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor, mask: Tensor, clip: float
+) -> Tensor:
+    """PPO's clipped surrogate ``−mean_t min(ρ_t A_t, clip(ρ_t, 1 ± ε) A_t)``, ``ρ_t = π/π_old``
+    (Schulman et al. 2017). At ``π = π_old`` its gradient is the vanilla policy gradient."""
+    ratio = torch.exp(log_probs - old_log_probs)
+    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
+    return -torch.where(mask.bool(), surrogate, 0.0).sum() / mask.sum()
+
+
+__all__ = [
+    "discounted_returns",
+    "fit_linear_baseline",
+    "generalized_advantages",
+    "linear_baseline_features",
+    "lvc_policy_loss",
+    "normalise",
+    "ppo_clip_loss",
+]

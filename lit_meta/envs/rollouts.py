@@ -1,0 +1,106 @@
+"""Episodes of a policy on one task, collected from vectorised gymnasium environments as tensors.
+
+:class:`EpisodeSampler` keeps one ``gymnasium.vector.SyncVectorEnv`` of ``num_envs`` copies of a task
+family for a whole run; :meth:`EpisodeSampler.sample` sets every copy to one task, resets them with
+consecutive seeds and runs the policy until each has finished exactly one episode.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lit_meta.errors import require_positive
+
+
+@dataclass
+class Episodes:
+    """``E`` episodes of one task, time-major and padded to the longest: tensors ``[T, E, ...]``.
+
+    ``mask`` is 1 on the steps an episode really took; ``terminated`` is 1 on a step that ended its
+    episode in a terminal state (reaching a goal), as opposed to running out of time.
+    """
+
+    observations: Tensor
+    actions: Tensor
+    rewards: Tensor
+    log_probs: Tensor
+    mask: Tensor
+    terminated: Tensor
+
+    @property
+    def returns(self) -> Tensor:
+        """Undiscounted return of each episode, ``[E]``."""
+        return (self.rewards * self.mask).sum(0)
+
+    @property
+    def num_episodes(self) -> int:
+        return self.mask.shape[1]
+
+    def map(self, function: Callable[[Tensor], Tensor]) -> "Episodes":
+        return Episodes(**{f.name: function(getattr(self, f.name)) for f in fields(self)})
+
+
+class EpisodeSampler:
+    """Runs a policy on ``num_envs`` copies of a task family in lock-step, one episode per copy.
+
+    :param make_env: builds one environment of the family (any task; :meth:`sample` sets the task).
+    :param num_envs: episodes per call of :meth:`sample`.
+    """
+
+    def __init__(self, make_env: Callable[[], gym.Env], num_envs: int) -> None:
+        require_positive("episodes per sample", num_envs)
+        self.envs = gym.vector.SyncVectorEnv(
+            [make_env for _ in range(num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+        self.num_envs = num_envs
+        self.action_space = self.envs.single_action_space
+        self.observation_space = self.envs.single_observation_space
+
+    @torch.no_grad()
+    def sample(self, policy: nn.Module, task: Mapping[str, float], seed: int) -> Episodes:
+        """``num_envs`` episodes of ``policy`` on ``task``; environment ``i`` is reset with ``seed + i``.
+
+        Actions are drawn from the policy's distribution with torch's global generator; a ``Box``
+        action is clipped to the action space before it is applied (the log-probability is that of
+        the unclipped sample, which is what the policy gradient needs).
+        """
+        self.envs.call("set_task", task)
+        observation, _ = self.envs.reset(seed=[seed + i for i in range(self.num_envs)])
+        running = np.ones(self.num_envs, dtype=bool)
+        steps: dict[str, list] = {
+            name: [] for name in ("obs", "action", "reward", "log_prob", "mask", "term")
+        }
+        box = isinstance(self.action_space, gym.spaces.Box)
+        while running.any():
+            obs = torch.as_tensor(observation, dtype=torch.float32)
+            distribution = policy(obs)
+            action = distribution.sample()
+            steps["obs"].append(obs)
+            steps["action"].append(action)
+            steps["log_prob"].append(distribution.log_prob(action))
+            env_action = action.numpy()
+            if box:
+                env_action = np.clip(env_action, self.action_space.low, self.action_space.high)
+            observation, reward, terminated, truncated, _ = self.envs.step(env_action)
+            steps["reward"].append(torch.as_tensor(reward, dtype=torch.float32) * torch.as_tensor(running))
+            steps["mask"].append(torch.as_tensor(running, dtype=torch.float32))
+            steps["term"].append(torch.as_tensor(terminated & running, dtype=torch.float32))
+            running &= ~(terminated | truncated)
+        return Episodes(
+            observations=torch.stack(steps["obs"]),
+            actions=torch.stack(steps["action"]),
+            rewards=torch.stack(steps["reward"]),
+            log_probs=torch.stack(steps["log_prob"]),
+            mask=torch.stack(steps["mask"]),
+            terminated=torch.stack(steps["term"]),
+        )
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+__all__ = ["EpisodeSampler", "Episodes"]

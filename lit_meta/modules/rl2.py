@@ -1,0 +1,259 @@
+"""RL² (Duan et al. 2016, "RL²: Fast Reinforcement Learning via Slow Reinforcement Learning") as a
+LightningModule: a recurrent policy trained with PPO (Schulman et al. 2017) on trials of several episodes
+of tasks from :class:`lit_meta.datamodules.RLTaskDataModule`; at test time it adapts to a new task within
+one trial, with no gradient step."""
+
+from functools import partial
+
+import numpy as np
+import torch
+from gymnasium.vector import SyncVectorEnv
+from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor
+from tqdm import tqdm
+
+from lit_meta.algorithms.rl2 import PPOConfig, Trials, collect_trials, ppo_update, trial_envs
+from lit_meta.errors import ConfigError, require, require_positive
+from lit_meta.evaluation.bandit_baselines import play_bandits
+from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.nn.recurrent import RecurrentPolicy
+from lit_meta.sb3.meta_algorithm import derive_seed
+
+LEARNER = "RL²"
+BANDIT_ENV = "lit_meta/BernoulliBandit-v0"
+BANDIT_BASELINES = ("UCB1", "Thompson sampling")
+"""The RL² paper's baselines on bandits (Table 1), played on the same held-out tasks."""
+EVAL_CHUNK = 512
+"""Trials played together at evaluation (memory only: each trial's outcome depends on its own seed)."""
+
+
+class RL2Module(MetaLearningModule):
+    """RL²: a GRU policy whose hidden state, carried across the episodes of a trial, learns the task.
+
+    Train with ``python train.py fit --config configs/bandits_rl2.yaml``. Each training step plays one
+    trial of ``episodes_per_trial`` episodes on each task of the meta-batch and runs PPO on those trials.
+
+    :param hidden_size: width of the GRU's state.
+    :param episodes_per_trial: episodes per training trial (bandits: pulls).
+    :param gamma: discount over the whole trial (episode ends inside a trial are not terminal).
+    :param gae_lambda: GAE's λ.
+    :param clip_range: PPO's ε.
+    :param ppo_epochs: passes of PPO over each batch of trials.
+    :param minibatches: minibatches of whole trials per pass (at most ``data.meta_batch_size``).
+    :param value_coef: weight of the value loss.
+    :param entropy_coef: weight of the entropy bonus.
+    :param max_grad_norm: gradient norm clipping of each PPO step.
+    :param normalize_advantages: standardise advantages in each minibatch.
+    :param eval_steps: episodes per trial at validation, test and ``evaluate.py`` (default
+        ``episodes_per_trial``).
+    :param eval_episodes: trials per held-out task at evaluation (the return is averaged over them).
+    :param seed: seeds the policy's initialisation and every trial (default: the global seed).
+    :param optimizer: PPO's optimizer (its learning rate is PPO's).
+    """
+
+    ARCHITECTURE_HPARAMS = ("hidden_size",)
+
+    def __init__(
+        self,
+        hidden_size: int = 64,
+        episodes_per_trial: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float = 0.2,
+        ppo_epochs: int = 4,
+        minibatches: int = 4,
+        value_coef: float = 0.5,
+        entropy_coef: float = 0.01,
+        max_grad_norm: float = 0.5,
+        normalize_advantages: bool = True,
+        eval_steps: int | None = None,
+        eval_episodes: int = 1,
+        seed: int | None = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+    ) -> None:
+        super().__init__()
+        if seed is None:
+            seed = torch.initial_seed() % 2**31
+        if eval_steps is None:
+            eval_steps = episodes_per_trial
+        for name, value in {
+            "hidden_size": hidden_size, "episodes_per_trial": episodes_per_trial,
+            "eval_steps": eval_steps, "eval_episodes": eval_episodes,
+        }.items():  # fmt: skip
+            require_positive(name, value)
+        # not logged: Lightning refuses to log a module and a datamodule that both have a different
+        # ``seed`` (the run's config, saved in the run directory, holds every value anyway)
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.automatic_optimization = False
+        self.ppo = PPOConfig(
+            gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, epochs=ppo_epochs,
+            minibatches=minibatches, value_coef=value_coef, entropy_coef=entropy_coef,
+            max_grad_norm=max_grad_norm, normalize_advantages=normalize_advantages,
+        )  # fmt: skip
+        self.optimizer_factory = optimizer
+        self.policy: RecurrentPolicy | None = None
+        self.task_data = None
+
+    # -------------------------------------------------------------------------------- wiring to data
+    def bind_data(self, datamodule) -> None:
+        """Build the policy for the datamodule's task family (its observation and action spaces)."""
+        if not hasattr(datamodule, "make_env") or not hasattr(datamodule, "eval_tasks"):
+            raise ConfigError(
+                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
+            )
+        require(
+            self.ppo.minibatches <= datamodule.hparams.meta_batch_size,
+            f"minibatches ({self.ppo.minibatches}) cannot exceed data.meta_batch_size "
+            f"({datamodule.hparams.meta_batch_size}), the trials of each PPO update",
+        )
+        if datamodule is not self.task_data:
+            self._vector_envs: dict[int, SyncVectorEnv] = {}  # batch size -> environments of the family
+        self.task_data = datamodule
+        if self.policy is None:
+            template = datamodule.template_env()
+            with torch.random.fork_rng():  # the initialisation depends on the seed alone
+                torch.manual_seed(derive_seed(self.hparams.seed, "policy", 0, 0))
+                self.policy = RecurrentPolicy(
+                    template.observation_space, template.action_space, self.hparams.hidden_size
+                )
+
+    def check_data(self, datamodule) -> None:
+        self.bind_data(datamodule)
+
+    def check_trainer(self, trainer) -> None:
+        """Trials are played on the CPU, in one process: refuse other accelerators and several processes."""
+        require(
+            isinstance(trainer.accelerator, CPUAccelerator),
+            f"{type(self).__name__} plays its trials on the CPU; set trainer.accelerator cpu",
+        )
+        require(
+            trainer.world_size == 1,
+            f"{type(self).__name__} trains in a single process; set trainer.devices 1 and num_nodes 1",
+        )
+
+    def setup(self, stage: str) -> None:
+        self.check_trainer(self.trainer)
+        self.bind_data(self.trainer.datamodule)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.policy.parameters())
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Besides the checks of every module, refuse a policy made for other spaces (another number of
+        arms, another task family) with one sentence."""
+        super().on_load_checkpoint(checkpoint)
+        for key, value in self.state_dict().items():
+            saved = checkpoint["state_dict"].get(key)
+            if saved is not None and saved.shape != value.shape:
+                raise ConfigError(
+                    f"the checkpoint's {key} has shape {tuple(saved.shape)}, but this run's task family "
+                    f"needs {tuple(value.shape)}: it was trained on other observation or action spaces"
+                )
+
+    # ------------------------------------------------------------------------------------ training
+    def trials(self, tasks: list, episodes: int, seeds: list[int]) -> Trials:
+        """A trial of ``episodes`` episodes on each of ``tasks`` (task dicts), seeded by ``seeds``. The
+        environments are made once per batch size and set to each call's tasks."""
+        envs = self._vector_envs.get(len(tasks))
+        if envs is None:
+            envs = trial_envs([partial(self.task_data.make_env, None)] * len(tasks))
+            self._vector_envs[len(tasks)] = envs
+        for env, task in zip(envs.envs, tasks, strict=True):
+            env.unwrapped.set_task(task)
+        return collect_trials(self.policy, envs, episodes, seeds)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        seed, step = self.hparams.seed, batch.meta_step
+        tasks = batch.task_parameters
+        seeds = [derive_seed(seed, "trial", step, i) for i in range(len(tasks))]
+        trials = self.trials(tasks, self.hparams.episodes_per_trial, seeds)
+        # Lightning counts the steps of its optimizer wrapper: only the last PPO step of a meta-iteration
+        # goes through it, so trainer.max_steps counts meta-iterations
+        optimizer = self.optimizers()
+        shuffle = torch.Generator().manual_seed(derive_seed(seed, "minibatches", step, 0))
+        stats = ppo_update(
+            self.policy, optimizer.optimizer, trials, self.ppo, shuffle, final_optimizer=optimizer
+        )
+        returns = trials.episode_returns.float()
+        self.log("train/trial_return", returns.sum(1).mean(), prog_bar=True, on_step=True, on_epoch=False)
+        self.log("train/episode_return_first", returns[:, 0].mean(), on_step=True, on_epoch=False)
+        self.log("train/episode_return_last", returns[:, -1].mean(), on_step=True, on_epoch=False)
+        for name, value in stats.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=False)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        return batch  # task parameters: nothing to move
+
+    # ---------------------------------------------------------------------------------- evaluation
+    def adaptation_curves(
+        self,
+        tasks,
+        steps: int,
+        episodes: int,
+        split: str,
+        progress: bool = False,
+        first_index: int = 0,
+        baselines: bool = True,
+    ) -> dict[str, Tensor]:
+        """``{name: [tasks, steps]}``: the return in each episode ``1..steps`` of a trial on each held-out
+        task, averaged over ``episodes`` trials; on Bernoulli bandits also UCB1's, Thompson sampling's
+        (pull by pull, on the same tasks) and uniformly random play's (its expectation, the mean arm).
+        Trial ``j`` of task ``first_index + i`` of ``split`` has the same seed whoever asks."""
+        require_positive("steps", steps)
+        require_positive("episodes", episodes)
+        seed = self.hparams.seed
+        jobs = [(first_index + i, task, j) for i, task in enumerate(tasks) for j in range(episodes)]
+        returns = []
+        with torch.inference_mode(False), torch.no_grad():
+            for start in tqdm(range(0, len(jobs), EVAL_CHUNK), desc="trials", disable=not progress):
+                chunk = jobs[start : start + EVAL_CHUNK]
+                seeds = [derive_seed(seed, f"evaluation-{split}", j, index) for index, _, j in chunk]
+                returns.append(self.trials([task for _, task, _ in chunk], steps, seeds).episode_returns)
+        curves = {LEARNER: torch.cat(returns).view(len(tasks), episodes, steps).mean(1)}
+        if baselines and self.task_data.hparams.env == BANDIT_ENV:
+            curves.update(self._bandit_baselines(tasks, steps, episodes, split, first_index))
+        return curves
+
+    def _bandit_baselines(self, tasks, steps: int, episodes: int, split: str, first_index: int) -> dict:
+        """The baselines' reward per pull, ``[tasks, steps]``, each task played ``episodes`` times; they play
+        all tasks at once from one seed of ``split`` and ``first_index``."""
+        means = np.stack([self.task_data.make_env(task).unwrapped.arm_means() for task in tasks])
+        repeated = np.repeat(means, episodes, axis=0)
+        curves = {}
+        for name in BANDIT_BASELINES:
+            rng = np.random.default_rng(derive_seed(self.hparams.seed, f"{name}-{split}", 0, first_index))
+            rewards = play_bandits(name, repeated, steps, rng).reshape(len(tasks), episodes, steps)
+            curves[name] = torch.tensor(rewards.mean(1), dtype=torch.float64)
+        curves["random"] = torch.tensor(means.mean(1, keepdims=True).repeat(steps, 1), dtype=torch.float64)
+        return curves
+
+    @property
+    def learner_name(self) -> str:
+        return LEARNER
+
+    def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
+        """Episode ``1..steps`` of a trial (on bandits, a pull)."""
+        return list(range(1, steps + 1)), "episode of the trial"
+
+    def evaluation_details(self) -> dict:
+        return {
+            "hidden_size": self.hparams.hidden_size,
+            "trained_episodes_per_trial": self.hparams.episodes_per_trial,
+            "curve": "return in each episode of one trial, averaged over `episodes` trials per task",
+        }
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate("val", batch, batch_idx)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate("test", batch, batch_idx)
+
+    def _evaluate(self, split: str, batch, batch_idx: int) -> None:
+        """Mean return per episode over a trial of ``eval_steps`` episodes, and the trial's return."""
+        returns = self.adaptation_curves(
+            batch, self.hparams.eval_steps, self.hparams.eval_episodes, split,
+            first_index=batch_idx, baselines=False,
+        )[LEARNER].float()  # fmt: skip
+        self.log(f"{split}/return", returns.mean(), prog_bar=True, batch_size=len(batch))
+        self.log(f"{split}/trial_return", returns.sum(1).mean(), batch_size=len(batch))

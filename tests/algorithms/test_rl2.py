@@ -1,0 +1,214 @@
+"""RL²'s pieces: trials with a hidden state carried across episodes and reset between trials, GAE over the
+trial, PPO's loss, reproducible trials, and the spaces the recurrent policy refuses."""
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from lit_meta.algorithms.rl2 import (
+    PPOConfig,
+    collect_trials,
+    ppo_loss,
+    ppo_update,
+    trial_advantages,
+    trial_envs,
+)
+from lit_meta.envs import make_task_env
+from lit_meta.errors import ConfigError
+from lit_meta.nn.recurrent import RecurrentPolicy
+
+BANDIT = "lit_meta/BernoulliBandit-v0"
+
+
+def bandit_envs(count: int, arms: int = 3):
+    tasks = [{f"p{a}": (a + 1 + i) / (arms + count + 1) for a in range(arms)} for i in range(count)]
+    return trial_envs([lambda t=t: make_task_env(BANDIT, task=t, env_kwargs={"arms": arms}) for t in tasks])
+
+
+def family_envs(env_id: str, count: int):
+    return trial_envs([lambda: make_task_env(env_id)] * count)
+
+
+def policy_for(envs, hidden_size: int = 8, seed: int = 0) -> RecurrentPolicy:
+    torch.manual_seed(seed)
+    return RecurrentPolicy(envs.single_observation_space, envs.single_action_space, hidden_size)
+
+
+def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
+    envs = bandit_envs(3)
+    policy = policy_for(envs)
+    trials = collect_trials(policy, envs, episodes=5, seeds=[1, 2, 3])
+    assert trials.rewards.shape == (5, 3)  # a bandit episode is one pull
+    assert torch.equal(trials.dones, torch.ones(5, 3))
+    assert torch.equal(trials.hiddens[0], torch.zeros(3, 8))
+    # at every episode boundary the state is not a fresh one: it is the GRU's state after the whole trial so
+    # far, recomputed here by running the trial's inputs as one sequence from zeros
+    inputs = trials.policy_inputs()
+    for t in range(1, 5):
+        assert trials.dones[t - 1].all() and trials.hiddens[t].abs().sum() > 0
+        *sequences, action_mask = (x[:t] for x in inputs)
+        hidden = policy(*sequences, action_mask=action_mask).hidden[0]
+        torch.testing.assert_close(trials.hiddens[t], hidden)
+    # the next trial starts again from zeros, and (same seeds) plays the same as the first
+    again = collect_trials(policy, envs, episodes=5, seeds=[1, 2, 3])
+    assert torch.equal(again.hiddens[0], torch.zeros(3, 8))
+    assert torch.equal(again.actions, trials.actions) and torch.equal(again.hiddens, trials.hiddens)
+
+
+@pytest.mark.parametrize("env_id", ["lit_meta/CartPoleTask-v0", "lit_meta/PendulumTask-v0"])
+def test_acting_step_by_step_equals_replaying_the_trial_as_one_sequence(env_id):
+    envs = family_envs(env_id, 3)
+    policy = policy_for(envs)
+    trials = collect_trials(policy, envs, episodes=2, seeds=[4, 5, 6])
+    *sequences, action_mask = trials.policy_inputs()
+    with torch.no_grad():
+        replay = policy(*sequences, action_mask=action_mask)
+    mask = trials.mask.bool()
+    torch.testing.assert_close(replay.distribution.log_prob(trials.actions)[mask], trials.log_probs[mask])
+    torch.testing.assert_close(replay.values[mask], trials.values[mask])
+
+
+def test_episodes_autoreset_inside_a_trial_and_returns_add_up():
+    envs = family_envs("lit_meta/CartPoleTask-v0", 4)
+    trials = collect_trials(policy_for(envs), envs, episodes=3, seeds=[7, 8, 9, 10])
+    for i in range(4):
+        steps = int(trials.mask[:, i].sum())
+        assert torch.equal(trials.mask[:steps, i], torch.ones(steps))  # a trial is a prefix of the batch
+        ends = torch.nonzero(trials.dones[:steps, i]).flatten().tolist()
+        assert len(ends) == 3 and ends[-1] == steps - 1  # the trial ends with its third episode
+        bounds = [-1, *ends]
+        expected = [trials.rewards[a + 1 : b + 1, i].sum().item() for a, b in itertools.pairwise(bounds)]
+        assert trials.episode_returns[i].tolist() == expected
+        for end in ends[:-1]:  # the step after an episode's end sees a freshly reset CartPole
+            assert trials.observations[end + 1, i].abs().max() <= 0.05
+
+
+def test_trials_are_reproducible_and_independent_of_their_batch():
+    envs = bandit_envs(4)
+    policy = policy_for(envs)
+    first = collect_trials(policy, envs, episodes=6, seeds=[11, 12, 13, 14])
+    second = collect_trials(policy, envs, episodes=6, seeds=[11, 12, 13, 14])
+    for name in ("actions", "rewards", "log_probs", "values", "hiddens", "episode_returns"):
+        assert torch.equal(getattr(first, name), getattr(second, name)), name
+    other = collect_trials(policy, envs, episodes=6, seeds=[21, 22, 23, 24])
+    assert not torch.equal(first.actions, other.actions)
+    alone = collect_trials(policy, trial_envs([lambda: envs.envs[2]]), episodes=6, seeds=[13])
+    assert torch.equal(alone.actions[:, 0], first.actions[:, 2])
+    assert torch.equal(alone.rewards[:, 0], first.rewards[:, 2])
+
+
+def test_trial_advantages_by_hand():
+    """γ = 0.9, λ = 0.5: GAE run backwards from each trial's end, the only terminal step."""
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 5.0]])
+    values = torch.tensor([[0.5, 0.2], [0.4, 0.1], [0.3, 7.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])  # the second trial is 2 steps long
+    advantages, returns = trial_advantages(rewards, values, mask, gamma=0.9, gae_lambda=0.5)
+    a2 = 1.0 - 0.3  # δ of the last step: terminal
+    a1 = (0.0 + 0.9 * 0.3 - 0.4) + 0.45 * a2
+    a0 = (1.0 + 0.9 * 0.4 - 0.5) + 0.45 * a1
+    b1 = 1.0 - 0.1  # the second trial's end; its padded step (reward 5, value 7) counts for nothing
+    b0 = (0.0 + 0.9 * 0.1 - 0.2) + 0.45 * b1
+    expected = torch.tensor([[a0, b0], [a1, b1], [a2, 0.0]])
+    torch.testing.assert_close(advantages, expected)
+    torch.testing.assert_close(returns, expected + values)
+
+
+def test_trial_advantages_equal_the_discounted_sum_of_td_errors():
+    """A_t = Σ_k (γλ)^k δ_{t+k} over the rest of the trial, whatever the episode ends inside it."""
+    generator = torch.Generator().manual_seed(0)
+    rewards, values = torch.rand(7, 3, generator=generator), torch.rand(7, 3, generator=generator)
+    mask = torch.ones(7, 3)
+    gamma, lam = 0.95, 0.8
+    advantages, _ = trial_advantages(rewards, values, mask, gamma, lam)
+    next_values = torch.cat([values[1:], torch.zeros(1, 3)])
+    deltas = rewards + gamma * next_values - values
+    for t in range(7):
+        reference = sum((gamma * lam) ** k * deltas[t + k] for k in range(7 - t))
+        torch.testing.assert_close(advantages[t], reference)
+
+
+def test_ppo_loss_by_hand():
+    log_ratio = torch.tensor([0.5, -0.5, 0.5, 0.1])
+    old = torch.tensor([-1.0, -2.0, -0.5, -1.0])
+    advantages = torch.tensor([1.0, 1.0, -2.0, 3.0])
+    values, returns = torch.tensor([1.0, 0.0, 2.0, 9.0]), torch.tensor([0.0, 0.0, 1.0, 0.0])
+    entropy = torch.tensor([1.0, 0.5, 0.3, 9.0])
+    mask = torch.tensor([1.0, 1.0, 1.0, 0.0])  # the last step is padding
+    loss, stats = ppo_loss(
+        old + log_ratio, old, advantages, values, returns, entropy, mask,
+        clip_range=0.2, value_coef=0.5, entropy_coef=0.1,
+    )  # fmt: skip
+    e = np.exp
+    surrogates = [
+        min(e(0.5) * 1.0, 1.2 * 1.0),  # clipped above: 1.2
+        min(e(-0.5) * 1.0, 0.8 * 1.0),  # the unclipped ratio is the smaller
+        min(e(0.5) * -2.0, 1.2 * -2.0),  # a negative advantage is not clipped when the ratio grows
+    ]
+    policy_loss = -np.mean(surrogates)
+    value_loss = 0.5 * np.mean([1.0, 0.0, 1.0])
+    entropy_mean = np.mean([1.0, 0.5, 0.3])
+    assert loss.item() == pytest.approx(policy_loss + 0.5 * value_loss - 0.1 * entropy_mean, rel=1e-6)
+    assert stats["policy_loss"] == pytest.approx(policy_loss, rel=1e-6)
+    assert stats["clip_fraction"] == pytest.approx(1.0)  # |r - 1| > 0.2 on every real step
+    kl = np.mean([(e(x) - 1) - x for x in (0.5, -0.5, 0.5)])
+    assert stats["approx_kl"] == pytest.approx(kl, rel=1e-6)
+
+
+class CountingOptimizer:
+    def __init__(self, optimizer) -> None:
+        self.optimizer, self.steps = optimizer, 0
+
+    def step(self) -> None:
+        self.steps += 1
+        self.optimizer.step()
+
+
+def test_ppo_update_steps_per_minibatch_and_improves_the_value_fit():
+    envs = bandit_envs(8)
+    policy = policy_for(envs)
+    trials = collect_trials(policy, envs, episodes=5, seeds=list(range(8)))
+    config = PPOConfig(epochs=3, minibatches=2, entropy_coef=0.0)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    final = CountingOptimizer(optimizer)
+    before = [p.detach().clone() for p in policy.parameters()]
+    first = ppo_update(policy, optimizer, trials, config, torch.Generator().manual_seed(0), final)
+    assert final.steps == 1  # only the last of the 3 x 2 steps goes through final_optimizer
+    assert all(not torch.equal(a, b) for a, b in zip(before, policy.parameters(), strict=True))
+    for _ in range(20):
+        last = ppo_update(policy, optimizer, trials, config, torch.Generator().manual_seed(0))
+    assert last["value_loss"] < first["value_loss"]
+    with pytest.raises(ConfigError, match="minibatches"):
+        ppo_update(policy, optimizer, trials, PPOConfig(minibatches=9), torch.Generator())
+
+
+@pytest.mark.parametrize(
+    ("observation_space", "action_space"),
+    [
+        (gym.spaces.Box(0, 1, (1,)), gym.spaces.MultiDiscrete([2, 3])),
+        (gym.spaces.Box(0, 1, (1,)), gym.spaces.Box(-1, 1, (2, 2))),
+        (gym.spaces.Box(0, 1, (1,)), gym.spaces.MultiBinary(3)),
+        (gym.spaces.Dict({"a": gym.spaces.Discrete(2)}), gym.spaces.Discrete(2)),
+        (gym.spaces.Box(0, 5, (2,), dtype=np.int64), gym.spaces.Discrete(2)),
+    ],
+)
+def test_spaces_the_policy_cannot_handle_are_refused(observation_space, action_space):
+    with pytest.raises(ConfigError, match="RecurrentPolicy") as error:
+        RecurrentPolicy(observation_space, action_space)
+    assert "\n" not in str(error.value)
+
+
+def test_discrete_observations_are_read_one_hot_and_hidden_state_must_be_positive():
+    policy = RecurrentPolicy(gym.spaces.Discrete(4), gym.spaces.Discrete(2), hidden_size=3)
+    output = policy(torch.tensor([[1, 3]]), torch.tensor([[0, 1]]), torch.zeros(1, 2), torch.zeros(1, 2))
+    assert output.values.shape == (1, 2) and output.hidden.shape == (1, 2, 3)
+    with pytest.raises(ConfigError, match="hidden_size"):
+        RecurrentPolicy(gym.spaces.Discrete(4), gym.spaces.Discrete(2), hidden_size=0)
+
+
+def test_collect_trials_refuses_environments_that_reset_a_step_late():
+    envs = gym.vector.SyncVectorEnv([lambda: make_task_env(BANDIT)])  # NEXT_STEP autoreset
+    with pytest.raises(ConfigError, match="reset in the step that ends an episode"):
+        collect_trials(policy_for(envs), envs, episodes=2, seeds=[0])

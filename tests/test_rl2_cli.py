@@ -1,0 +1,177 @@
+"""RL² from the command line: the bandit config trains, resumes exactly and evaluates against the bandit
+baselines; checkpoints of other models are refused; a short training beats random play."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_meta.checkpoints import load_checkpoint, rebuild
+from lit_meta.cli import main as train_main
+
+from .conftest import QUIET, ROOT, run_script
+
+CONFIG = str(ROOT / "configs" / "bandits_rl2.yaml")
+
+
+def tiny_run(run_dir: Path, steps: int, *extra: str) -> list[str]:
+    return [
+        "fit", "--config", CONFIG, "--run_dir", str(run_dir), *QUIET,
+        "--trainer.max_steps", str(steps),
+        "--trainer.val_check_interval", "2", "--trainer.log_every_n_steps", "1",
+        "--data.init_args.meta_batch_size", "8",
+        "--data.init_args.val_tasks", "2",
+        "--model.init_args.hidden_size", "16",
+        "--model.init_args.minibatches", "2",
+        "--model.init_args.ppo_epochs", "2",
+        "--model.init_args.eval_episodes", "2",
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A 2-step run of the config, trained in a subprocess exactly as a user would."""
+    run_dir = tmp_path_factory.mktemp("rl2") / "run"
+    result = run_script("train.py", *tiny_run(run_dir, 2))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_the_config_trains_and_evaluates_against_the_bandit_baselines(trained):
+    checkpoint = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2  # one trainer step per meta-iteration, not per PPO minibatch
+    with open(next((trained / "csv").glob("version_*/metrics.csv"))) as file:
+        header = file.readline()
+    for metric in (
+        "train/trial_return",
+        "train/episode_return_first",
+        "train/episode_return_last",
+        "val/return",
+    ):
+        assert metric in header, metric
+
+    evaluated = run_script(
+        "evaluate.py", "--ckpt", str(trained / "checkpoints" / "last.ckpt"), "--tasks", "3", "--episodes", "2"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(next((trained / "evaluation").glob("*.json")).read_text())
+    assert set(report["return"]) == {"RL²", "UCB1", "Thompson sampling", "random"}
+    assert report["learner"] == "RL²" and report["x_label"] == "episode of the trial"
+    assert report["x_values"] == list(range(1, 11))  # the config's 10 pulls per trial
+    for curve in report["return"].values():
+        assert len(curve) == 10 and all(0.0 <= r["mean"] <= 1.0 for r in curve)
+    assert Path(report["files"]["return_plot"]).read_bytes()[:4] == b"\x89PNG"
+    assert "RL²:" in evaluated.stdout and "Thompson sampling:" in evaluated.stdout
+    per_task_total = {name: sum(r["mean"] for r in curve) for name, curve in report["return"].items()}
+    for name, total in report["total"].items():  # a trial's cumulative reward, printed for bandits
+        assert total["mean"] == pytest.approx(per_task_total[name])
+        assert f"cumulative return of a trial, {name}:" in evaluated.stdout
+
+
+def test_the_10_arm_100_pull_config_trains(tmp_path):
+    args = tiny_run(tmp_path / "run", 2)
+    args[args.index(CONFIG)] = str(ROOT / "configs" / "bandits10x100_rl2.yaml")
+    assert train_main(args) == 0
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    assert checkpoint["state_dict"]["policy.actor.weight"].shape == (10, 16)  # 10 arms
+    assert checkpoint["hyper_parameters"]["eval_steps"] == 100  # pulls per trial
+
+
+def test_resume_is_exact(tmp_path):
+    """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does."""
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    epochs = lambda n: ["--trainer.max_epochs", str(n), "--trainer.limit_train_batches", "2"]  # noqa: E731
+    assert train_main([*tiny_run(straight, 4), *epochs(2)]) == 0
+    assert train_main([*tiny_run(interrupted, 4), *epochs(1)]) == 0
+    halfway = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert halfway["global_step"] == 2
+    assert train_main([*tiny_run(interrupted, 4), *epochs(2), "--ckpt_path", "last"]) == 0
+    expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert expected["global_step"] == resumed["global_step"] == 4
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+    assert not torch.equal(halfway["state_dict"][key], resumed["state_dict"][key])
+    optimizer_state = lambda c: c["optimizer_states"][0]["state"]  # noqa: E731
+    for index, state in optimizer_state(expected).items():
+        assert torch.equal(state["exp_avg"], optimizer_state(resumed)[index]["exp_avg"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--model.init_args.hidden_size", "32"], "trained with hidden_size=16"),
+        (["--data.init_args.env_kwargs", "{arms: 3}"], "trained on other observation or action spaces"),
+    ],
+)
+def test_a_checkpoint_of_another_size_is_refused(trained, override, message, capsys):
+    args = [*tiny_run(trained, 4), *override, "--ckpt_path", "last"]
+    assert train_main(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_a_checkpoint_of_another_module_is_refused(trained, tmp_path, capsys):
+    checkpoint = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["lit_meta"]["module"] = "FewShotModule"
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save(checkpoint, foreign)
+    assert train_main([*tiny_run(tmp_path / "run", 4), "--ckpt_path", str(foreign)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert (
+        len(errors) == 1 and "holds a FewShotModule, but this run is configured for a RL2Module" in errors[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--model.init_args.minibatches", "9"], "minibatches (9) cannot exceed data.meta_batch_size (8)"),
+        (["--model.init_args.gae_lambda", "1.5"], "gae_lambda must be in [0, 1]"),
+        (["--model.init_args.episodes_per_trial", "0"], "episodes_per_trial must be positive"),
+        (["--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"], "trains in a single process"),
+    ],
+)
+def test_bad_input_ends_in_one_sentence(override, message, tmp_path, capsys):
+    assert train_main([*tiny_run(tmp_path / "run", 1), *override]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_a_short_training_beats_random_play_on_held_out_bandits(tmp_path):
+    """RL² learns to exploit within a trial: after a short training its reward per pull on held-out bandits
+    clearly exceeds uniformly random play's (its exact expectation, the mean arm) on the same bandits."""
+    run_dir = tmp_path / "learn"
+    args = [
+        "fit", "--config", CONFIG, "--run_dir", str(run_dir), *QUIET,
+        "--trainer.max_steps", "60", "--trainer.limit_val_batches", "0",
+        "--data.init_args.meta_batch_size", "128", "--model.init_args.minibatches", "2",
+        "--model.init_args.hidden_size", "32", "--model.init_args.optimizer.init_args.lr", "0.01",
+    ]  # fmt: skip
+    assert train_main(args) == 0
+    module, datamodule = rebuild(load_checkpoint(run_dir / "checkpoints" / "last.ckpt"), source="the run")
+    curves = module.adaptation_curves(datamodule.eval_tasks("test", 300), 10, 1, "test")
+    rl2, random_play = curves["RL²"].sum(1), curves["random"].sum(1)
+    assert (rl2 - random_play).mean() > 0.5, (rl2.mean(), random_play.mean())  # 10 pulls: 5.0 on average
+
+
+def test_evaluation_trials_do_not_depend_on_how_tasks_are_batched():
+    """Validation scores one task per batch, evaluate.py all at once: trial j of task i is the same trial."""
+    from lit_meta.datamodules import RLTaskDataModule
+    from lit_meta.modules import RL2Module
+
+    data = RLTaskDataModule(env="lit_meta/BernoulliBandit-v0", env_kwargs={"arms": 4}, meta_batch_size=4)
+    module = RL2Module(hidden_size=8, episodes_per_trial=6, seed=3)
+    module.check_data(data)
+    tasks = data.eval_tasks("val", 4)
+    together = module.adaptation_curves(tasks, 6, 3, "val")
+    assert together["RL²"].shape == together["UCB1"].shape == (4, 6)
+    one_by_one = [
+        module.adaptation_curves([task], 6, 3, "val", first_index=i)["RL²"] for i, task in enumerate(tasks)
+    ]
+    assert torch.equal(torch.cat(one_by_one), together["RL²"])
+    arm_means = torch.tensor([[task[f"p{a}"] for a in range(4)] for task in tasks], dtype=torch.float64)
+    torch.testing.assert_close(together["random"], arm_means.mean(1, keepdim=True).expand(4, 6))
