@@ -138,6 +138,10 @@ def test_every_initialisation_is_scored_on_the_same_episodes():
         (["--model.init_args.algorithm", "trpo"], "unknown algorithm 'trpo'"),
         (["--model.init_args.inner_steps", "0"], "inner_steps must be positive"),
         (["--model.init_args.clip", "1.5"], "clip must be in (0, 1)"),
+        (
+            ["--model.init_args.algorithm", "pretrained", "--model.init_args.inner_steps", "2"],
+            "the pretrained baseline trains without adaptation",
+        ),
         (["--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"], "trains in a single process"),
         (["--data.init_args.ranges", "{goal_z: [0.0, 0.1]}"], "has no task parameter 'goal_z'"),
         (["--data.init_args.ranges", "{goal_x: [0.5, 0.1]}"], "must have low <= high"),

@@ -96,6 +96,10 @@ class MAMLRLModule(MetaLearningModule):
             require_positive(name, value)
         if gradient_clip_val is not None:
             require_positive("gradient_clip_val", gradient_clip_val)
+        require(
+            algorithm != "pretrained" or inner_steps == 1,
+            "inner_steps applies to maml and fomaml; the pretrained baseline trains without adaptation",
+        )
         require(0 < gamma <= 1, f"gamma must be in (0, 1], got {gamma}")
         require(0 <= gae_lambda <= 1, f"gae_lambda must be in [0, 1], got {gae_lambda}")
         require(0 < clip < 1, f"clip must be in (0, 1), got {clip}")
