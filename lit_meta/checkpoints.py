@@ -18,12 +18,14 @@ from lit_meta.errors import ConfigError
 from lit_meta.modules import FewShotModule, MAMLRLModule, MetaLearningModule, SB3ReptileModule
 from lit_meta.modules.checkpointing import checkpoint_stamp
 from lit_meta.modules.rl2 import RL2Module
+from lit_meta.modules.varshare_sac import VarShareSACModule
 
 MODULES: dict[str, type[MetaLearningModule]] = {
     "FewShotModule": FewShotModule,
     "MAMLRLModule": MAMLRLModule,
     "SB3ReptileModule": SB3ReptileModule,
     "RL2Module": RL2Module,
+    "VarShareSACModule": VarShareSACModule,
 }
 """The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
 DATAMODULES: dict[str, type[pl.LightningDataModule]] = {

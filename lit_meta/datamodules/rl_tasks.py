@@ -137,6 +137,14 @@ class RLTaskDataModule(pl.LightningDataModule):
         """An environment of the family, for the spaces every task shares."""
         return self.template
 
+    def fixed_train_tasks(self) -> list[Task]:
+        """The parameters of the fixed training tasks (``train_tasks`` set), task id ``i`` at index ``i``."""
+        require(
+            self.hparams.train_tasks is not None,
+            "this model trains on a fixed set of tasks: set data.train_tasks to their number",
+        )
+        return [dict(info) for _, info in self.task_generator.tasks]
+
     def eval_tasks(self, split: str, num_tasks: int) -> list[Task]:
         """``num_tasks`` fixed held-out tasks of ``split`` (``val`` or ``test``), never drawn in training
         (a distinct seed stream over continuous parameters)."""

@@ -5,6 +5,7 @@ from lit_meta.modules.few_shot import NETWORKS, FewShotModule, build_network
 from lit_meta.modules.maml_rl import MAMLRLModule
 from lit_meta.modules.rl2 import RL2Module
 from lit_meta.modules.sb3_reptile import SB3ReptileModule
+from lit_meta.modules.varshare_sac import VarShareSACModule
 
 __all__ = [
     "NETWORKS",
@@ -13,5 +14,6 @@ __all__ = [
     "MetaLearningModule",
     "RL2Module",
     "SB3ReptileModule",
+    "VarShareSACModule",
     "build_network",
 ]
