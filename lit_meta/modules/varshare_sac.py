@@ -202,9 +202,10 @@ class VarShareSACModule(MetaLearningModule):
                     step_optimizers["alpha"] = last_alpha
                 with torch.enable_grad():
                     stats = agent.update(replay.sample(task_id, hparams.batch_size, rng), step_optimizers)
-                if meta_alpha is not None and hparams.meta_update_every is not None:
+                if meta_updates:  # training: count SAC updates (saved in checkpoints)
                     self.updates += 1
-                    if self.updates % hparams.meta_update_every == 0:
+                    every = hparams.meta_update_every
+                    if meta_alpha is not None and every is not None and self.updates % every == 0:
                         agent.meta_update(task_id, meta_alpha, hparams.target_sync)
             elif done and last_alpha is not None:
                 last_alpha.optimizer.zero_grad()
