@@ -46,6 +46,8 @@ def test_the_config_trains_and_evaluates_on_an_unseen_task(tmp_path):
     report = json.loads(next((run_dir / "evaluation").glob("*.json")).read_text())
     assert set(report["return"]) == {"VarShare SAC + Reptile", "SAC from scratch"}
     assert report["x_values"] == [0, 1]
+    for curve in report["return"].values():  # one SAC episode on the unseen task changes the policy
+        assert curve[0]["mean"] != curve[1]["mean"]
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
     assert Path(report["files"]["return_plot"]).read_bytes()[:4] == b"\x89PNG"
 

@@ -174,7 +174,16 @@ class VarShareSACModule(MetaLearningModule):
             self.log(f"train/{name}", value, on_step=True, on_epoch=False)
 
     def run_episode(
-        self, agent, replay, env, task_id, seed: int, optimizers: dict, last_alpha=None, meta_updates=True
+        self,
+        agent,
+        replay,
+        env,
+        task_id,
+        seed: int,
+        optimizers: dict,
+        last_alpha=None,
+        meta_updates=True,
+        learning_starts: int | None = None,
     ):
         """One training episode on ``task_id``: act, store, update; with ``meta_updates`` (training, if
         ``meta_update_alpha`` is set), meta-update at the end (or every ``meta_update_every`` updates).
@@ -182,12 +191,13 @@ class VarShareSACModule(MetaLearningModule):
         step count is the episode count. Returns (return, stats)."""
         hparams = self.hparams
         meta_alpha = hparams.meta_update_alpha if meta_updates else None
+        learning_starts = hparams.learning_starts if learning_starts is None else learning_starts
         agent.set_task(task_id)
         rng = np.random.default_rng(seed)
         observation, _ = env.reset(seed=seed % 2**31)
         total, stats, done = 0.0, {}, False
         while not done:
-            if replay.size(task_id) < hparams.learning_starts:
+            if replay.size(task_id) < learning_starts:
                 action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
             else:
                 action = agent.act(observation)
@@ -196,7 +206,7 @@ class VarShareSACModule(MetaLearningModule):
             total += float(reward)
             done = terminated or truncated
             observation = next_observation
-            if replay.size(task_id) >= max(hparams.batch_size, hparams.learning_starts):
+            if replay.size(task_id) >= max(hparams.batch_size, learning_starts):
                 step_optimizers = dict(optimizers)
                 if done and last_alpha is not None:
                     step_optimizers["alpha"] = last_alpha
@@ -266,9 +276,18 @@ class VarShareSACModule(MetaLearningModule):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             row = [self.evaluate_return(agent, env, task_id, seed, episodes)]
-            for step in range(steps):  # plain SAC on the new task: no meta-updates
+            for step in range(steps):  # plain SAC on the new task: no meta-updates, no random warm-up
                 episode_seed = seed + 1000 * (step + 1)
-                self.run_episode(agent, replay, env, task_id, episode_seed, optimizers, meta_updates=False)
+                self.run_episode(
+                    agent,
+                    replay,
+                    env,
+                    task_id,
+                    episode_seed,
+                    optimizers,
+                    meta_updates=False,
+                    learning_starts=0,
+                )
                 row.append(self.evaluate_return(agent, env, task_id, seed, episodes))
         return row
 
