@@ -11,6 +11,7 @@ import random
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 
 from lit_meta.errors import ConfigError
 
@@ -81,6 +82,16 @@ class MetaLearningModule(pl.LightningModule):
         check_compatible(checkpoint, type(self).__name__, dict(self.hparams), self.ARCHITECTURE_HPARAMS)
         if "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])
+
+
+def require_single_cpu_process(module: pl.LightningModule, trainer: pl.Trainer, cpu_reason: str) -> None:
+    """Refuse, in one sentence, a Trainer on another accelerator or with several processes, for a module
+    that runs on the CPU in one process; ``cpu_reason`` completes "<Module> ..." ("trains on the CPU")."""
+    name = type(module).__name__
+    if not isinstance(trainer.accelerator, CPUAccelerator):
+        raise ConfigError(f"{name} {cpu_reason}; set trainer.accelerator cpu")
+    if trainer.world_size != 1:
+        raise ConfigError(f"{name} trains in a single process; set trainer.devices 1 and num_nodes 1")
 
 
 def check_compatible(

@@ -11,7 +11,6 @@ trains the same policy jointly on all tasks without adaptation: the MAML paper's
 import learn2learn as l2l
 import numpy as np
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 from tqdm import tqdm
@@ -21,7 +20,7 @@ from lit_meta.algorithms.maml_rl import AdvantageEstimator, PolicyGradientTask, 
 from lit_meta.datamodules.streams import stream_seed
 from lit_meta.envs.rollouts import EpisodeSampler
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
 from lit_meta.nn import build_policy
 
 ALGORITHMS = {"maml": "MAML-RL", "fomaml": "first-order MAML-RL", "pretrained": "pretrained (joint training)"}
@@ -131,14 +130,7 @@ class MAMLRLModule(MetaLearningModule):
 
     def check_trainer(self, trainer) -> None:
         """Episodes are sampled on the CPU by one process: refuse other accelerators and several processes."""
-        require(
-            isinstance(trainer.accelerator, CPUAccelerator),
-            f"{type(self).__name__} trains on the CPU (its policies are small); set trainer.accelerator cpu",
-        )
-        require(
-            trainer.world_size == 1,
-            f"{type(self).__name__} trains in a single process; set trainer.devices 1 and num_nodes 1",
-        )
+        require_single_cpu_process(self, trainer, "trains on the CPU (its policies are small)")
 
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)

@@ -8,7 +8,6 @@ from functools import partial
 import numpy as np
 import torch
 from gymnasium.vector import SyncVectorEnv
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 from tqdm import tqdm
@@ -16,7 +15,7 @@ from tqdm import tqdm
 from lit_meta.algorithms.rl2 import PPOConfig, Trials, collect_trials, ppo_update, trial_envs
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.bandit_baselines import play_bandits
-from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
 from lit_meta.nn.recurrent import RecurrentPolicy
 from lit_meta.sb3.meta_algorithm import derive_seed
 
@@ -123,14 +122,7 @@ class RL2Module(MetaLearningModule):
 
     def check_trainer(self, trainer) -> None:
         """Trials are played on the CPU, in one process: refuse other accelerators and several processes."""
-        require(
-            isinstance(trainer.accelerator, CPUAccelerator),
-            f"{type(self).__name__} plays its trials on the CPU; set trainer.accelerator cpu",
-        )
-        require(
-            trainer.world_size == 1,
-            f"{type(self).__name__} trains in a single process; set trainer.devices 1 and num_nodes 1",
-        )
+        require_single_cpu_process(self, trainer, "plays its trials on the CPU")
 
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import OptimizerCallable
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 from torch import Tensor
 from tqdm import tqdm
 
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
 from lit_meta.sb3 import ReptileMetaRL, derive_seed, resolve_rl_algorithm, timesteps_for_updates
 from lit_meta.sb3.evaluation import adaptation_returns, updates_per_step
 
@@ -136,14 +135,7 @@ class SB3ReptileModule(MetaLearningModule):
 
     def check_trainer(self, trainer) -> None:
         """SB3 learners run on the CPU, in one process: refuse other accelerators and several processes."""
-        require(
-            isinstance(trainer.accelerator, CPUAccelerator),
-            f"{type(self).__name__} trains on the CPU (SB3 learners run there); set trainer.accelerator cpu",
-        )
-        require(
-            trainer.world_size == 1,
-            f"{type(self).__name__} trains in a single process; set trainer.devices 1 and num_nodes 1",
-        )
+        require_single_cpu_process(self, trainer, "trains on the CPU (SB3 learners run there)")
 
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)

@@ -14,7 +14,6 @@ import copy
 
 import numpy as np
 import torch
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 from tqdm import tqdm
@@ -23,7 +22,7 @@ from lit_meta.algorithms.mt_sac import MultiTaskSAC, TaskReplayBuffers
 from lit_meta.algorithms.varshare import TARGET_SYNCS
 from lit_meta.datamodules.streams import stream_seed
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
 
 
 class VarShareSACModule(MetaLearningModule):
@@ -129,14 +128,7 @@ class VarShareSACModule(MetaLearningModule):
         self.bind_data(datamodule)
 
     def check_trainer(self, trainer) -> None:
-        require(
-            isinstance(trainer.accelerator, CPUAccelerator),
-            f"{type(self).__name__} trains on the CPU (its networks are small); set trainer.accelerator cpu",
-        )
-        require(
-            trainer.world_size == 1,
-            f"{type(self).__name__} trains in a single process; set trainer.devices 1 and num_nodes 1",
-        )
+        require_single_cpu_process(self, trainer, "trains on the CPU (its networks are small)")
 
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)
