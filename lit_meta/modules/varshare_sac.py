@@ -6,8 +6,9 @@ gradient step on a batch of it; at the end of the episode the meta-update moves 
 by α·μ_task (or every ``meta_update_every`` gradient steps). Steps begin and end at episode
 boundaries, so a checkpoint (weights, optimizers, replay buffers, random generators) resumes exactly.
 
-Evaluation on an unseen task gives it a new task id, whose μ starts at zero (effective weights θ), and
-trains SAC on it for K episodes; the return after each is compared with SAC from scratch.
+Evaluation on an unseen task gives it a new task id, whose μ starts at zero (effective weights θ) and
+whose temperature starts at the trained tasks' mean, and trains SAC on it for K episodes (updates from
+its ``ADAPTATION_WARMUP``-th transition on); the return after each is compared with SAC from scratch.
 """
 
 import copy
@@ -23,6 +24,9 @@ from lit_meta.algorithms.varshare import TARGET_SYNCS
 from lit_meta.datamodules.streams import stream_seed
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
+
+ADAPTATION_WARMUP = 64
+"""Transitions an unseen task collects (with its policy, not at random) before its first SAC update."""
 
 
 class VarShareSACModule(MetaLearningModule):
@@ -176,16 +180,21 @@ class VarShareSACModule(MetaLearningModule):
         last_alpha=None,
         meta_updates=True,
         learning_starts: int | None = None,
+        update_after: int | None = None,
     ):
         """One training episode on ``task_id``: act, store, update; with ``meta_updates`` (training, if
         ``meta_update_alpha`` is set), meta-update at the end (or every ``meta_update_every`` updates).
         ``last_alpha`` (Lightning's wrapper) takes the episode's last temperature step, so Lightning's
-        step count is the episode count. Returns (return, stats)."""
+        step count is the episode count. ``learning_starts`` random steps come first, and updates start
+        once the task's buffer holds ``update_after`` transitions (default: that and one batch).
+        Returns (return, stats)."""
         hparams = self.hparams
         meta_alpha = hparams.meta_update_alpha if meta_updates else None
         learning_starts = hparams.learning_starts if learning_starts is None else learning_starts
+        if update_after is None:
+            update_after = max(hparams.batch_size, learning_starts)
         agent.set_task(task_id)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng([seed, 1])  # not the environment's stream (reset below with seed)
         observation, _ = env.reset(seed=seed % 2**31)
         total, stats, done = 0.0, {}, False
         while not done:
@@ -198,7 +207,7 @@ class VarShareSACModule(MetaLearningModule):
             total += float(reward)
             done = terminated or truncated
             observation = next_observation
-            if replay.size(task_id) >= max(hparams.batch_size, learning_starts):
+            if replay.size(task_id) >= update_after:
                 step_optimizers = dict(optimizers)
                 if done and last_alpha is not None:
                     step_optimizers["alpha"] = last_alpha
@@ -262,13 +271,18 @@ class VarShareSACModule(MetaLearningModule):
         task_id = "unseen"
         agent = self._new_agent([task_id], seed) if scratch else copy.deepcopy(self.agent)
         agent.set_task(task_id)  # a new task id: μ = 0, its effective weights are θ
+        if not scratch and agent.per_task_temperature:  # its temperature: the trained tasks' mean
+            with torch.no_grad():
+                learned = [value for key, value in agent.log_alpha.items() if key != task_id]
+                agent.log_alpha[task_id].copy_(torch.stack(learned).mean())
         groups = agent.parameter_groups()
         optimizers = {name: self.optimizer_factory(groups[name]) for name in ("actor", "critic", "alpha")}
         replay = self._new_replay()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             row = [self.evaluate_return(agent, env, task_id, seed, episodes)]
-            for step in range(steps):  # plain SAC on the new task: no meta-updates, no random warm-up
+            for step in range(steps):  # plain SAC on the new task: no meta-updates, no random warm-up,
+                # updates (one batch drawn with replacement) from its ADAPTATION_WARMUP-th transition
                 episode_seed = seed + 1000 * (step + 1)
                 self.run_episode(
                     agent,
@@ -279,6 +293,7 @@ class VarShareSACModule(MetaLearningModule):
                     optimizers,
                     meta_updates=False,
                     learning_starts=0,
+                    update_after=ADAPTATION_WARMUP,
                 )
                 row.append(self.evaluate_return(agent, env, task_id, seed, episodes))
         return row
