@@ -18,6 +18,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from lit_meta.callbacks import RunCheckpoint
 from lit_meta.checkpoints import load_checkpoint
@@ -137,6 +138,15 @@ class LitMetaCLI(LightningCLI):
                 "--ckpt_path last or start a new run with another --run_dir"
             )
 
+    def instantiate_trainer(self, **kwargs) -> pl.Trainer:
+        """Lightning's Trainer; settings it rejects (more devices than the machine has, a strategy the
+        accelerator cannot run) become one sentence of bad input instead of a traceback."""
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError) as error:
+            reason = " ".join(str(error).split())
+            raise ConfigError(f"the trainer settings cannot run here: {reason}") from None
+
     def after_instantiate_classes(self) -> None:
         if self._loaded_checkpoint is not None:
             config = self._active_config()
@@ -151,6 +161,8 @@ class LitMetaCLI(LightningCLI):
             self.model.check_data(self.datamodule)
         if self.trainer is not None:
             self.model.check_trainer(self.trainer)
+            if hasattr(self.datamodule, "check_trainer"):
+                self.datamodule.check_trainer(self.trainer)
         super().after_instantiate_classes()
 
     def _active_config(self) -> Namespace:

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import Tensor
 
+TASK_SEED = "task_seed"
+"""Key of ``TaskBatch.info`` holding each training task's own seed, for the randomness of its inner loop
+(Reptile's minibatch shuffles): a task's update then does not depend on which process adapts it."""
+
 
 @dataclass
 class TaskBatch:

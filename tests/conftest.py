@@ -49,9 +49,12 @@ def sine_tasks() -> TaskBatch:
     return SineTasks().sample(3, torch.Generator().manual_seed(7), shots=6, queries=5)
 
 
-def run_script(script: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run ``python <script> <args>`` from the repository as a user would, capturing its output."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def run_script(
+    script: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python <script> <args>`` from the repository as a user would (with ``env`` added to the
+    environment), capturing its output."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd,

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
 from lit_meta.errors import require, require_positive
-from lit_meta.tasks import TaskBatch
+from lit_meta.tasks import TASK_SEED, TaskBatch
 
 
 def add_reptile_gradient_(params: Sequence[Tensor], adapted: Sequence[Tensor], weight: float = 1.0) -> None:
@@ -75,7 +75,10 @@ class Reptile(MetaAlgorithm):
     its support set give θ̃_i; the meta-gradient is θ − mean_i θ̃_i (seed 003's ``reptile_train``).
 
     :param inner_batch_size: examples per inner minibatch; ``None`` uses the whole support set.
-    :param seed: seeds the generator that shuffles inner minibatches (saved with the module's state).
+    :param seed: seeds the generator that shuffles inner minibatches (saved with the module's state) for
+        tasks that carry no seed of their own; a task with ``info["task_seed"]`` (every task of a
+        training stream) is shuffled from that seed, so its update is the same whichever process and
+        whichever position in the meta-batch it gets.
     :param inner_optimizer: ``sgd`` (plain steps, the paper's sine setting and seed 003) or ``adam``
         (Adam with β1 = 0, the paper's Omniglot and Mini-ImageNet setting, Appendix A); Adam's moments
         start from zero for every task and every test-time adaptation.
@@ -125,7 +128,7 @@ class Reptile(MetaAlgorithm):
         for i in range(len(tasks)):
             with torch.no_grad():
                 torch._foreach_copy_(task_params, params)
-            self._train_on_task(task_model, tasks.support_x[i], tasks.support_y[i])
+            self._train_on_task(task_model, tasks.support_x[i], tasks.support_y[i], self._shuffler(tasks, i))
             add_reptile_gradient_(params, task_params, weight=1.0 / len(tasks))
             if score:
                 with torch.no_grad():
@@ -153,11 +156,18 @@ class Reptile(MetaAlgorithm):
             step(model, support_x, support_y, indices)
             yield model
 
-    def _train_on_task(self, model: nn.Module, support_x: Tensor, support_y: Tensor) -> None:
+    def _shuffler(self, tasks: TaskBatch, index: int) -> torch.Generator:
+        """The generator of task ``index``'s minibatch shuffles: its own seed's, else the module's."""
+        seeds = tasks.info.get(TASK_SEED)
+        if seeds is None or self.inner_batch_size is None:
+            return self.generator
+        return torch.Generator().manual_seed(int(seeds[index]))
+
+    def _train_on_task(
+        self, model: nn.Module, support_x: Tensor, support_y: Tensor, generator: torch.Generator
+    ) -> None:
         """``inner_steps`` SGD steps of ``model`` on one task's support set, in place."""
-        batches = minibatch_indices(
-            support_x.shape[0], self.inner_batch_size, self.inner_steps, self.generator
-        )
+        batches = minibatch_indices(support_x.shape[0], self.inner_batch_size, self.inner_steps, generator)
         if self._fused_sgd is None:
             step = self._inner_step_function(model)
             for indices in batches:

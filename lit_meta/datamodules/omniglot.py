@@ -114,6 +114,7 @@ class OmniglotDataModule(TaskDataModule):
 
     def setup(self, stage: str) -> None:
         """Keep the image tables on the device the model trains on, so tasks are sampled there."""
+        super().setup(stage)
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         for tasks in self.tasks.values():
             tasks.images = tasks.images.to(device)

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytorch_lightning as pl
 
-from lit_meta.datamodules.streams import FixedTasks, stream_seed
+from lit_meta.datamodules.streams import FixedTasks, rank_share, stream_seed
 from lit_meta.envs import Task, check_env_id, make_task_env, sample_task_env
 from lit_meta.errors import require, require_positive
 from lit_meta.sb3.meta_algorithm import sample_meta_batch
@@ -21,10 +21,13 @@ TASK_BOOKKEEPING = ("task_seed", "task_index")
 
 @dataclass
 class MetaBatch:
-    """The tasks of one meta-iteration: ``tasks`` are ``(env, info, origin_meta_step)``."""
+    """The tasks of one meta-iteration: ``tasks`` are ``(env, info, origin_meta_step)``; under
+    data-parallel training one rank's share of them, the first being task ``first_index`` of the
+    whole meta-batch."""
 
     meta_step: int
     tasks: list[tuple[gym.Env, dict, int | None]]
+    first_index: int = 0
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -37,7 +40,9 @@ class MetaBatch:
 
 class MetaBatchStream:
     """Meta-batches drawn from a task generator, cut into epochs of ``epoch_length``; its state (how
-    many were drawn, and the generator's own state) is saved with Lightning's loop state."""
+    many were drawn, and the generator's own state) is saved with Lightning's loop state. Every rank
+    draws the whole meta-batch and, after :meth:`shard`, yields its own share (see
+    :func:`~lit_meta.datamodules.streams.rank_share`)."""
 
     def __init__(self, task_generator: TaskGenerator, batch_size: int, seed: int, epoch_length: int) -> None:
         require_positive("meta_batch_size", batch_size)
@@ -47,6 +52,11 @@ class MetaBatchStream:
         self.seed = seed
         self.epoch_length = epoch_length
         self.batches_drawn = 0
+        self.share = slice(0, batch_size)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield rank ``rank``'s share of every meta-batch from now on."""
+        self.share = rank_share(self.batch_size, rank, world_size)
 
     def __len__(self) -> int:
         return self.epoch_length
@@ -56,7 +66,7 @@ class MetaBatchStream:
             meta_step = self.batches_drawn
             tasks = sample_meta_batch(self.task_generator, meta_step, self.batch_size, self.seed)
             self.batches_drawn += 1
-            yield MetaBatch(meta_step, tasks)
+            yield MetaBatch(meta_step, tasks[self.share], first_index=self.share.start)
 
     def state_dict(self) -> dict:
         return {"batches_drawn": self.batches_drawn, "task_generator": self.task_generator.state_dict()}
@@ -132,6 +142,15 @@ class RLTaskDataModule(pl.LightningDataModule):
         self.train_stream = MetaBatchStream(
             generator, meta_batch_size, stream_seed(seed, "train"), epoch_length
         )
+
+    def check_trainer(self, trainer: pl.Trainer) -> None:
+        """Refuse, in one sentence, a number of processes the meta-batch does not split evenly over."""
+        rank_share(self.hparams.meta_batch_size, 0, trainer.world_size)
+
+    def setup(self, stage: str) -> None:
+        """Each process trains on its own share of every meta-batch."""
+        if self.trainer is not None:
+            self.train_stream.shard(self.trainer.global_rank, self.trainer.world_size)
 
     def template_env(self) -> gym.Env:
         """An environment of the family, for the spaces every task shares."""

@@ -5,6 +5,11 @@ its own generator and reports it through ``state_dict``; Lightning stores the st
 training iterable in the checkpoint's loop state and restores it before iterating again. The stream has
 a length (one "epoch" of meta-iterations), which also stops Lightning from pre-fetching a batch ahead, so
 the saved position is exactly the number of batches the model consumed.
+
+Under data-parallel training (Lightning's DDP) every rank draws the whole meta-batch from the same
+seeded stream and keeps its own contiguous share (:func:`rank_share`): the ranks see distinct tasks,
+their union is exactly the stream one process would see, and the stream's state is the same on every
+rank, so the one checkpoint rank 0 writes resumes all of them.
 """
 
 from collections.abc import Callable, Iterator
@@ -12,11 +17,24 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from lit_meta.errors import require_positive
-from lit_meta.tasks import TaskBatch
+from lit_meta.errors import require, require_positive
+from lit_meta.tasks import TASK_SEED, TaskBatch
 
 BatchSampler = Callable[[int, torch.Generator], TaskBatch]
 """``sample(num_tasks, generator)`` draws ``num_tasks`` tasks using ``generator`` and no other randomness."""
+
+
+def rank_share(batch_size: int, rank: int, world_size: int) -> slice:
+    """The contiguous share of a meta-batch of ``batch_size`` tasks that rank ``rank`` of ``world_size``
+    adapts; :class:`~lit_meta.errors.ConfigError` unless the batch splits evenly (equal shares are what
+    make the average of the ranks' meta-gradients the meta-gradient of the whole batch)."""
+    require(
+        batch_size % world_size == 0,
+        f"meta_batch_size {batch_size} does not split evenly over {world_size} processes "
+        "(trainer.devices × trainer.num_nodes); choose a multiple of the number of processes",
+    )
+    share = batch_size // world_size
+    return slice(rank * share, (rank + 1) * share)
 
 
 class TaskStream:
@@ -26,6 +44,9 @@ class TaskStream:
     :param batch_size: tasks per batch (the meta-batch size).
     :param seed: seed of the stream's own generator.
     :param epoch_length: batches per epoch (Lightning's progress bar counts them).
+
+    Each task carries its own seed in ``info[TASK_SEED]``, derived from ``seed`` and its position in the
+    stream. :meth:`shard` makes the stream yield one rank's share of each batch.
     """
 
     def __init__(self, sample: BatchSampler, batch_size: int, seed: int, epoch_length: int) -> None:
@@ -34,16 +55,25 @@ class TaskStream:
         self.sample = sample
         self.batch_size = batch_size
         self.epoch_length = epoch_length
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.batches_drawn = 0
+        self.share = slice(0, batch_size)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield rank ``rank``'s share of every batch from now on (see :func:`rank_share`)."""
+        self.share = rank_share(self.batch_size, rank, world_size)
 
     def __len__(self) -> int:
         return self.epoch_length
 
     def __iter__(self) -> Iterator[TaskBatch]:
         for _ in range(self.epoch_length):
+            batch = self.sample(self.batch_size, self.generator)
+            seeds = np.random.SeedSequence([self.seed, self.batches_drawn]).generate_state(self.batch_size)
+            batch.info[TASK_SEED] = torch.from_numpy(seeds.astype(np.int64))
             self.batches_drawn += 1
-            yield self.sample(self.batch_size, self.generator)
+            yield batch[self.share]
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "batches_drawn": self.batches_drawn}

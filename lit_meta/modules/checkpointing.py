@@ -84,14 +84,22 @@ class MetaLearningModule(pl.LightningModule):
             restore_rng_states(checkpoint["rng_states"])
 
 
+def require_cpu(module: pl.LightningModule, trainer: pl.Trainer, cpu_reason: str) -> None:
+    """Refuse, in one sentence, a Trainer on another accelerator than the CPU; ``cpu_reason`` completes
+    "<Module> ..." ("trains on the CPU")."""
+    if not isinstance(trainer.accelerator, CPUAccelerator):
+        raise ConfigError(f"{type(module).__name__} {cpu_reason}; set trainer.accelerator cpu")
+
+
 def require_single_cpu_process(module: pl.LightningModule, trainer: pl.Trainer, cpu_reason: str) -> None:
     """Refuse, in one sentence, a Trainer on another accelerator or with several processes, for a module
-    that runs on the CPU in one process; ``cpu_reason`` completes "<Module> ..." ("trains on the CPU")."""
-    name = type(module).__name__
-    if not isinstance(trainer.accelerator, CPUAccelerator):
-        raise ConfigError(f"{name} {cpu_reason}; set trainer.accelerator cpu")
+    that runs on the CPU in one process (see :func:`require_cpu` for ``cpu_reason``)."""
+    require_cpu(module, trainer, cpu_reason)
     if trainer.world_size != 1:
-        raise ConfigError(f"{name} trains in a single process; set trainer.devices 1 and num_nodes 1")
+        raise ConfigError(
+            f"{type(module).__name__} trains in a single process (data-parallel training is for the "
+            "few-shot and MAML-RL modules); set trainer.devices 1 and trainer.num_nodes 1"
+        )
 
 
 def check_compatible(

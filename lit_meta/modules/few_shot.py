@@ -11,6 +11,7 @@ from lit_meta.algorithms import MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import AdaptationCurve, adaptation_curve, query_accuracy
 from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
 from lit_meta.nn import MLP, Conv4
 from lit_meta.tasks import LOSS_FUNCTIONS, TaskBatch
 
@@ -44,7 +45,9 @@ class FewShotModule(MetaLearningModule):
     Validation and test adapt the learner to each held-out task's support set with gradients enabled
     and report the query loss (and accuracy for classification) before and after adaptation.
 
-    Train with ``python train.py fit --config configs/sine_reptile.yaml``.
+    Train with ``python train.py fit --config configs/sine_reptile.yaml``. With ``--trainer.strategy ddp``
+    each process adapts its share of the meta-batch and the meta-gradients are averaged before the
+    step (see :mod:`lit_meta.modules.distributed`; docs/distributed.md).
 
     :param algorithm: ``maml``, ``fomaml`` (first-order MAML), ``metasgd`` or ``reptile``.
     :param network: the learner: ``mlp`` or ``conv4`` (the MAML paper's 4-block convolutional network).
@@ -157,6 +160,9 @@ class FewShotModule(MetaLearningModule):
                 f"{ways}-way (data.ways); set both to the same number",
             )
 
+    def check_trainer(self, trainer) -> None:
+        require_data_parallel_strategy(self, trainer)
+
     def forward(self, x: Tensor) -> Tensor:
         """The meta-learned initialisation's prediction (no adaptation)."""
         return self.algorithm(x)
@@ -167,6 +173,7 @@ class FewShotModule(MetaLearningModule):
         # global_step counts optimizer steps, so this step logs if the count after it is a multiple
         logs = (self.global_step + 1) % self.trainer.log_every_n_steps == 0
         result = self.algorithm.meta_gradient(batch, score=logs)
+        average_gradients_across_processes_(self.parameters(), self.trainer)
         if self.hparams.gradient_clip_val is not None:
             self.clip_gradients(optimizer, self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
         optimizer.step()
@@ -222,7 +229,10 @@ class FewShotModule(MetaLearningModule):
         cost) out of a meta-iteration that, on small tasks, takes about a millisecond.
         """
         for name, values in self._training_window.items():
-            self.log(f"train/{name}", torch.cat(values).mean(), prog_bar=True, on_step=True, on_epoch=False)
+            self.log(
+                f"train/{name}", torch.cat(values).mean(), prog_bar=True, on_step=True, on_epoch=False,
+                sync_dist=True,
+            )  # fmt: skip
         self._training_window = {}
 
     def transfer_batch_to_device(

@@ -8,6 +8,8 @@ updates (``outer_epochs`` optimizer steps on the same episodes, as PPO does). ``
 trains the same policy jointly on all tasks without adaptation: the MAML paper's "pretrained" baseline.
 """
 
+from functools import partial
+
 import learn2learn as l2l
 import numpy as np
 import torch
@@ -20,7 +22,8 @@ from lit_meta.algorithms.maml_rl import AdvantageEstimator, PolicyGradientTask, 
 from lit_meta.datamodules.streams import stream_seed
 from lit_meta.envs.rollouts import EpisodeSampler
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
+from lit_meta.modules.checkpointing import MetaLearningModule, require_cpu
+from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
 from lit_meta.nn import build_policy
 
 ALGORITHMS = {"maml": "MAML-RL", "fomaml": "first-order MAML-RL", "pretrained": "pretrained (joint training)"}
@@ -129,8 +132,9 @@ class MAMLRLModule(MetaLearningModule):
         self.bind_data(datamodule)
 
     def check_trainer(self, trainer) -> None:
-        """Episodes are sampled on the CPU by one process: refuse other accelerators and several processes."""
-        require_single_cpu_process(self, trainer, "trains on the CPU (its policies are small)")
+        """Episodes are sampled on the CPU: refuse other accelerators, and strategies other than DDP."""
+        require_cpu(self, trainer, "trains on the CPU (its policies are small)")
+        require_data_parallel_strategy(self, trainer)
 
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)
@@ -168,18 +172,13 @@ class MAMLRLModule(MetaLearningModule):
         hparams = self.hparams
         inner_steps = 0 if hparams.algorithm == "pretrained" else hparams.inner_steps
         sampler = self.sampler(hparams.episodes_per_task)
-        tasks = [
-            collect_task(
-                self.algorithm.wrapper,
-                sampler,
-                task,
-                stream_seed(hparams.seed, f"train-{batch.meta_step}-{index}"),
-                inner_steps,
-                self.advantages,
-                hparams.clip,
-            )
-            for index, task in enumerate(batch.task_parameters)
-        ]
+        tasks, wrapper, advantages, clip = [], self.algorithm.wrapper, self.advantages, hparams.clip
+        for index, task in enumerate(batch.task_parameters, start=batch.first_index):
+            # the task's episodes depend on its seed alone, whichever process collects them
+            seed = stream_seed(hparams.seed, f"train-{batch.meta_step}-{index}")
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                tasks.append(collect_task(wrapper, sampler, task, seed, inner_steps, advantages, clip))
         optimizer = self.optimizers()
         for epoch in range(hparams.outer_epochs):
             optimizer.zero_grad()
@@ -187,14 +186,17 @@ class MAMLRLModule(MetaLearningModule):
                 loss = self.algorithm.meta_gradient(tasks).query_loss.mean()
             else:
                 loss = self._joint_gradient(tasks)
+            average_gradients_across_processes_(self.algorithm.parameters(), self.trainer)
             if hparams.gradient_clip_val is not None:
                 self.clip_gradients(optimizer, hparams.gradient_clip_val, gradient_clip_algorithm="norm")
             # Lightning counts its optimizer's steps as global steps: one per meta-iteration
             (optimizer.step if epoch == hparams.outer_epochs - 1 else optimizer.optimizer.step)()
-        self.log("train/return_before", _mean(t.return_before for t in tasks), prog_bar=True, on_step=True)
+        # means over this process's tasks, averaged over processes (equal shares: the meta-batch's means)
+        log = partial(self.log, on_step=True, on_epoch=False, sync_dist=True)
+        log("train/return_before", _mean(t.return_before for t in tasks), prog_bar=True)
         if inner_steps:
-            self.log("train/return_after", _mean(t.return_after for t in tasks), prog_bar=True, on_step=True)
-        self.log("train/outer_loss", loss, on_step=True, on_epoch=False)
+            log("train/return_after", _mean(t.return_after for t in tasks), prog_bar=True)
+        log("train/outer_loss", loss)
 
     def _joint_gradient(self, tasks: list[PolicyGradientTask]) -> Tensor:
         """The pretrained baseline: PPO's surrogate of the unadapted policy, averaged over tasks."""
@@ -271,8 +273,9 @@ class MAMLRLModule(MetaLearningModule):
         returns = self.adaptation_curves(
             batch, self.hparams.eval_steps, None, split, (name,), first_index=batch_idx
         )[name].float()
-        self.log(f"{split}/return", returns[:, -1].mean(), prog_bar=True, batch_size=len(batch))
-        self.log(f"{split}/return_before", returns[:, 0].mean(), batch_size=len(batch))
+        log = partial(self.log, batch_size=len(batch), sync_dist=True)
+        log(f"{split}/return", returns[:, -1].mean(), prog_bar=True)
+        log(f"{split}/return_before", returns[:, 0].mean())
 
 
 def _mean(values) -> float:
