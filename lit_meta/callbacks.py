@@ -1,6 +1,9 @@
 """Lightning callbacks with lit-meta's conventions for runs."""
 
+import signal
+
 import pytorch_lightning as pl
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 
@@ -33,3 +36,45 @@ class ProgressBar(TQDMProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
+
+
+class RequeueAtStepBoundary(pl.Callback):
+    """Lightning's SLURM auto-requeue (``#SBATCH --signal=SIGUSR1@90``), taken at a step boundary.
+
+    Lightning's handler writes ``hpc_ckpt_<n>.ckpt`` and requeues the job from inside the signal handler,
+    that is in the middle of whatever the process was doing, and each process at its own moment: the
+    checkpoint may hold half a meta-step, and under DDP processes caught inside different collective
+    operations can hang. This callback only notes the signal; after the current meta-step all processes
+    agree (one boolean all-reduce) and run Lightning's handler together, then training stops. The
+    requeued job's ``train.py fit`` resumes from that checkpoint (see :class:`lit_meta.cli.LitMetaCLI`).
+    Inactive outside SLURM or with ``auto_requeue`` off.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.lightning_handler = None
+        self.requested = False
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        environment = trainer._accelerator_connector.cluster_environment  # what Lightning's handler reads
+        if not (isinstance(environment, SLURMEnvironment) and environment.auto_requeue):
+            return
+        self.signal = environment.requeue_signal or signal.SIGUSR1
+        self.lightning_handler = signal.getsignal(self.signal)
+        if callable(self.lightning_handler):
+            signal.signal(self.signal, self._note)
+
+    def _note(self, signum: int, frame) -> None:
+        self.requested = True
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.signal is None or not callable(self.lightning_handler):
+            return
+        if trainer.strategy.reduce_boolean_decision(self.requested, all=False):
+            self.lightning_handler(self.signal, None)  # writes hpc_ckpt_<n>.ckpt, requeues (rank 0)
+            trainer.should_stop = True
+            self.requested = False
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.signal is not None and callable(self.lightning_handler):
+            signal.signal(self.signal, self.lightning_handler)

@@ -6,7 +6,8 @@ A LightningCLI with lit-meta's conventions:
   ``checkpoints/`` (``last.ckpt`` and ``best.ckpt``), TensorBoard events in ``tensorboard/``, CSV metrics
   in ``csv/version_N/``, and the config of each invocation;
 * ``--ckpt_path last`` (or ``best``) resumes from that directory; a fresh ``fit`` refuses a directory
-  that already holds checkpoints, so nothing is overwritten;
+  that already holds checkpoints, so nothing is overwritten, except that a requeued SLURM job resumes
+  from the newest ``hpc_ckpt_<n>.ckpt`` Lightning wrote there when it was preempted;
 * checkpoints are read with ``weights_only=True`` and checked against the configured model before any
   weights are loaded;
 * bad input ends with one sentence on stderr and exit status 2.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from jsonargparse import Namespace
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -119,6 +121,9 @@ class LitMetaCLI(LightningCLI):
                 },
             ]
         callbacks = config.trainer.callbacks or []
+        if not any("RequeueAtStepBoundary" in str(getattr(c, "class_path", c)) for c in callbacks):
+            callbacks = [*callbacks, {"class_path": "lit_meta.callbacks.RequeueAtStepBoundary"}]
+        config.trainer.callbacks = callbacks
         has_progress_bar = any("ProgressBar" in str(getattr(c, "class_path", c)) for c in callbacks)
         if config.trainer.enable_progress_bar is not False and not has_progress_bar:
             config.trainer.callbacks = [*callbacks, {"class_path": "lit_meta.callbacks.ProgressBar"}]
@@ -130,6 +135,9 @@ class LitMetaCLI(LightningCLI):
             if not path.is_file():
                 raise ConfigError(f"there is no {path.name} to resume from in {checkpoint_dir}")
             config.ckpt_path = str(path)
+        if config.ckpt_path is None and self.subcommand == "fit" and SLURMEnvironment.detect():
+            requeued = sorted(checkpoint_dir.parent.glob("hpc_ckpt_*.ckpt"), key=_hpc_number)
+            config.ckpt_path = str(requeued[-1]) if requeued else None  # a requeued SLURM job resumes
         if config.ckpt_path:
             self._loaded_checkpoint = load_checkpoint(config.ckpt_path)
         elif self.subcommand == "fit" and any(checkpoint_dir.glob("*.ckpt")):
@@ -176,6 +184,11 @@ class LitMetaCLI(LightningCLI):
             for name in ("last", "best"):
                 if (checkpoints / f"{name}.ckpt").is_file():
                     print(f"{name} checkpoint: {checkpoints / f'{name}.ckpt'}")
+
+
+def _hpc_number(path: Path) -> int:
+    """The ``n`` of Lightning's SLURM requeue checkpoint ``hpc_ckpt_<n>.ckpt``."""
+    return int(path.stem.removeprefix("hpc_ckpt_"))
 
 
 def _default_run_dir(config: Namespace) -> Path:

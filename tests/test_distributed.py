@@ -1,6 +1,10 @@
 """Data-parallel meta-training (Lightning DDP on CPU, gloo, 2 processes): the same update as one process
 given the whole meta-batch, distinct tasks per process, exact resume, one checkpoint per save."""
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -185,6 +189,38 @@ def test_maml_rl_on_two_processes_equals_one_process(tmp_path):
         )
     ]
     assert np.isclose(*scores)  # validation over the held-out tasks gives the same score
+
+
+def srun(run_dir: Path, *extra: str) -> None:
+    """Start the two tasks of ``srun --ntasks 2 python train.py ...`` on this machine, as SLURM would."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, str(ROOT / "train.py"), *sine_run(run_dir, "maml", 6), *TWO_PROCESSES, *extra]
+    tasks, logs = [], [run_dir.parent / f"{run_dir.name}-task{rank}.log" for rank in range(2)]
+    for rank in range(2):
+        slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_JOB_NAME": "lit-meta",
+                 "SLURM_JOB_ID": "1", "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank),
+                 "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost", "MASTER_PORT": str(port)}  # fmt: skip
+        env = {**os.environ, **slurm, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+        with open(logs[rank], "w") as log:
+            tasks.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    for task, log in zip(tasks, logs, strict=True):
+        assert task.wait(timeout=600) == 0, log.read_text()[-3000:]
+
+
+def test_a_preempted_slurm_job_stops_at_a_step_boundary_and_its_requeued_run_resumes_exactly(tmp_path):
+    """SIGUSR1 reaches one task mid-step; both stop after that meta-step, rank 0 writes Lightning's
+    hpc_ckpt_1.ckpt (``scontrol requeue`` is absent here), and the same command started again (the
+    requeued job) resumes from it and ends where an uninterrupted job ends."""
+    srun(tmp_path / "uninterrupted")
+    preempted = tmp_path / "preempted"
+    srun(preempted, "--trainer.callbacks+", "tests.distributed_callbacks.SendSignal",
+         "--trainer.callbacks.step", "2", "--trainer.callbacks.rank", "1")  # fmt: skip
+    saved = torch.load(preempted / "hpc_ckpt_1.ckpt", weights_only=True)
+    assert saved["global_step"] == 3 and torch.load(preempted / "checkpoints/last.ckpt")["global_step"] == 3
+    srun(preempted)
+    assert_same_weights(weights(preempted), weights(tmp_path / "uninterrupted"), atol=0)
 
 
 @pytest.mark.parametrize(
