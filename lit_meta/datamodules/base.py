@@ -7,14 +7,14 @@ import pytorch_lightning as pl
 from lit_meta.datamodules.streams import (
     BatchSampler,
     FixedTasks,
+    ShardedTrainingData,
     TaskStream,
     fixed_task_batches,
-    rank_share,
     stream_seed,
 )
 
 
-class TaskDataModule(pl.LightningDataModule):
+class TaskDataModule(ShardedTrainingData, pl.LightningDataModule):
     """A task distribution as a DataModule. Subclasses set ``self.train_stream`` and implement
     :meth:`eval_sampler`; their hyperparameters include ``seed``, ``val_tasks``, ``test_tasks`` and
     ``eval_batch_size``. Validation and test tasks are drawn once from seeds derived from ``seed``, so the
@@ -25,15 +25,6 @@ class TaskDataModule(pl.LightningDataModule):
     @abstractmethod
     def eval_sampler(self, split: str, shots: int | None) -> BatchSampler:
         """The sampler of held-out ``split`` tasks with ``shots`` support examples (default: ``shots``)."""
-
-    def check_trainer(self, trainer: pl.Trainer) -> None:
-        """Refuse, in one sentence, a number of processes the meta-batch does not split evenly over."""
-        rank_share(self.train_stream.batch_size, 0, trainer.world_size)
-
-    def setup(self, stage: str) -> None:
-        """Each process meta-trains on its own share of every meta-batch."""
-        if self.trainer is not None:
-            self.train_stream.shard(self.trainer.global_rank, self.trainer.world_size)
 
     def eval_tasks(self, split: str, num_tasks: int, batch_size: int, shots: int | None = None) -> FixedTasks:
         """A fixed set of ``num_tasks`` tasks of ``split`` (``val`` or ``test``), in batches."""

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytorch_lightning as pl
 
-from lit_meta.datamodules.streams import FixedTasks, rank_share, stream_seed
+from lit_meta.datamodules.streams import FixedTasks, ShardedStream, ShardedTrainingData, stream_seed
 from lit_meta.envs import Task, check_env_id, make_task_env, sample_task_env
 from lit_meta.errors import require, require_positive
 from lit_meta.sb3.meta_algorithm import sample_meta_batch
@@ -38,7 +38,7 @@ class MetaBatch:
         return [{k: v for k, v in info.items() if k not in TASK_BOOKKEEPING} for _, info, _ in self.tasks]
 
 
-class MetaBatchStream:
+class MetaBatchStream(ShardedStream):
     """Meta-batches drawn from a task generator, cut into epochs of ``epoch_length``; its state (how
     many were drawn, and the generator's own state) is saved with Lightning's loop state. Every rank
     draws the whole meta-batch and, after :meth:`shard`, yields its own share (see
@@ -53,10 +53,6 @@ class MetaBatchStream:
         self.epoch_length = epoch_length
         self.batches_drawn = 0
         self.share = slice(0, batch_size)
-
-    def shard(self, rank: int, world_size: int) -> None:
-        """Yield rank ``rank``'s share of every meta-batch from now on."""
-        self.share = rank_share(self.batch_size, rank, world_size)
 
     def __len__(self) -> int:
         return self.epoch_length
@@ -76,7 +72,7 @@ class MetaBatchStream:
         self.task_generator.load_state_dict(state["task_generator"])
 
 
-class RLTaskDataModule(pl.LightningDataModule):
+class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
     """Tasks of a registered task family (``lit_meta.envs``) for meta-RL.
 
     :param env: registered id of the family, e.g. ``lit_meta/CartPoleTask-v0``.
@@ -142,15 +138,6 @@ class RLTaskDataModule(pl.LightningDataModule):
         self.train_stream = MetaBatchStream(
             generator, meta_batch_size, stream_seed(seed, "train"), epoch_length
         )
-
-    def check_trainer(self, trainer: pl.Trainer) -> None:
-        """Refuse, in one sentence, a number of processes the meta-batch does not split evenly over."""
-        rank_share(self.hparams.meta_batch_size, 0, trainer.world_size)
-
-    def setup(self, stage: str) -> None:
-        """Each process trains on its own share of every meta-batch."""
-        if self.trainer is not None:
-            self.train_stream.shard(self.trainer.global_rank, self.trainer.world_size)
 
     def template_env(self) -> gym.Env:
         """An environment of the family, for the spaces every task shares."""

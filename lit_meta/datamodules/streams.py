@@ -37,7 +37,34 @@ def rank_share(batch_size: int, rank: int, world_size: int) -> slice:
     return slice(rank * share, (rank + 1) * share)
 
 
-class TaskStream:
+class ShardedStream:
+    """A stream of meta-batches that every rank draws whole and of which it yields its own share."""
+
+    batch_size: int
+    share: slice
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield rank ``rank``'s share of every batch from now on (see :func:`rank_share`)."""
+        self.share = rank_share(self.batch_size, rank, world_size)
+
+
+class ShardedTrainingData:
+    """What a DataModule whose ``train_stream`` is a :class:`ShardedStream` does under data-parallel
+    training: refuse a meta-batch that does not split over the processes, and give each its share."""
+
+    train_stream: ShardedStream
+
+    def check_trainer(self, trainer) -> None:
+        """Refuse, in one sentence, a number of processes the meta-batch does not split evenly over."""
+        rank_share(self.train_stream.batch_size, 0, trainer.world_size)
+
+    def setup(self, stage: str) -> None:
+        """Each process meta-trains on its own share of every meta-batch."""
+        if self.trainer is not None:
+            self.train_stream.shard(self.trainer.global_rank, self.trainer.world_size)
+
+
+class TaskStream(ShardedStream):
     """An endless stream of batches of ``batch_size`` tasks, cut into epochs of ``epoch_length`` batches.
 
     :param sample: the task sampler.
@@ -59,10 +86,6 @@ class TaskStream:
         self.generator = torch.Generator().manual_seed(seed)
         self.batches_drawn = 0
         self.share = slice(0, batch_size)
-
-    def shard(self, rank: int, world_size: int) -> None:
-        """Yield rank ``rank``'s share of every batch from now on (see :func:`rank_share`)."""
-        self.share = rank_share(self.batch_size, rank, world_size)
 
     def __len__(self) -> int:
         return self.epoch_length

@@ -22,15 +22,15 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from lit_meta.errors import ConfigError
 
 DATA_PARALLEL_STRATEGIES = (SingleDeviceStrategy, DDPStrategy)
-"""One process, or Lightning's DDP with any launcher (``ddp``, ``ddp_spawn``, torchrun, SLURM)."""
+"""One process, or Lightning's DDP with any launcher (``ddp``, torchrun, SLURM; ``ddp_spawn``)."""
 
 
 def require_data_parallel_strategy(module: pl.LightningModule, trainer: pl.Trainer) -> None:
     """Refuse, in one sentence, a strategy other than one process or DDP (FSDP, DeepSpeed, ...)."""
     if not isinstance(trainer.strategy, DATA_PARALLEL_STRATEGIES):
         raise ConfigError(
-            f"{type(module).__name__} trains in one process or with trainer.strategy ddp "
-            f"(or ddp_spawn), not with {type(trainer.strategy).__name__}"
+            f"{type(module).__name__} trains in one process or with trainer.strategy ddp, "
+            f"not with {type(trainer.strategy).__name__}"
         )
 
 
