@@ -9,7 +9,7 @@ so process start-up, data loading and the first iteration cancel out.
     python bench/distributed.py                      # CPU, 1 and 2 processes
     python bench/distributed.py --accelerator gpu --devices 1 2 4 8   # on a multi-GPU machine
 
-Results go to bench/results/distributed-<accelerator>.json; a markdown table is printed.
+Results are merged into bench/results/distributed-<accelerator>.json; a markdown table is printed.
 """
 
 import argparse
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 OMNIGLOT = ROOT.parent / "shared" / "data" / "omniglot"
 WORKLOADS = {  # config, meta-batch (divisible by every process count), short and long budgets
-    "sine MAML": ("sine_maml", 24, 20, 220, []),
-    "sine Reptile": ("sine_reptile", 8, 20, 420, []),
+    "sine MAML": ("sine_maml", 24, 20, 2020, []),
+    "sine Reptile": ("sine_reptile", 8, 20, 4020, []),
     "Omniglot MAML 5-way 1-shot": (
         "omniglot_maml_5w1s",
         32,
@@ -94,10 +94,10 @@ def main() -> None:
         print(
             f"| {name} | {row['meta_batch_size']} | {' | '.join(f'{r:.1f}' for r in rates)} | {efficiency} |"
         )
-    output = RESULTS / f"distributed-{args.accelerator}.json"
-    output.write_text(
-        json.dumps({"devices": args.devices, "cpu_count": os.cpu_count(), "results": results}, indent=2)
-    )
+    output = RESULTS / f"distributed-{args.accelerator}.json"  # other workloads' earlier results are kept
+    earlier = json.loads(output.read_text())["results"] if output.is_file() else {}
+    record = {"devices": args.devices, "cpu_count": os.cpu_count(), "results": {**earlier, **results}}
+    output.write_text(json.dumps(record, indent=2))
     print(f"\nresults: {output.relative_to(ROOT)}")
 
 

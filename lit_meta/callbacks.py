@@ -1,6 +1,7 @@
 """Lightning callbacks with lit-meta's conventions for runs."""
 
 import signal
+import threading
 
 import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
@@ -55,26 +56,42 @@ class RequeueAtStepBoundary(pl.Callback):
         self.lightning_handler = None
         self.requested = False
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def _install(self, trainer: pl.Trainer) -> None:
+        """Take over the requeue signal from Lightning's handler (registered before the sanity check)."""
         environment = trainer._accelerator_connector.cluster_environment  # what Lightning's handler reads
-        if not (isinstance(environment, SLURMEnvironment) and environment.auto_requeue):
+        requeues = isinstance(environment, SLURMEnvironment) and environment.auto_requeue
+        if self.signal is not None or not requeues:
             return
-        self.signal = environment.requeue_signal or signal.SIGUSR1
-        self.lightning_handler = signal.getsignal(self.signal)
-        if callable(self.lightning_handler):
-            signal.signal(self.signal, self._note)
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only; Lightning registered nothing either
+        requeue_signal = environment.requeue_signal or signal.SIGUSR1
+        handler = signal.getsignal(requeue_signal)
+        if callable(handler):
+            self.signal, self.lightning_handler = requeue_signal, handler
+            signal.signal(requeue_signal, self._note)
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install(trainer)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install(trainer)
 
     def _note(self, signum: int, frame) -> None:
         self.requested = True
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if self.signal is None or not callable(self.lightning_handler):
+        if self.signal is None:
             return
         if trainer.strategy.reduce_boolean_decision(self.requested, all=False):
+            self.requested = False
+            if 0 <= trainer.max_steps <= trainer.global_step:
+                return  # the run ends with this step anyway: nothing to requeue
             self.lightning_handler(self.signal, None)  # writes hpc_ckpt_<n>.ckpt, requeues (rank 0)
             trainer.should_stop = True
-            self.requested = False
+            # Lightning validates when asked to stop; the job has seconds left, so skip that validation
+            trainer.fit_loop.epoch_loop._skip_next_val = True
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.signal is not None and callable(self.lightning_handler):
+        if self.signal is not None:
             signal.signal(self.signal, self.lightning_handler)
+            self.signal = None

@@ -136,8 +136,7 @@ class LitMetaCLI(LightningCLI):
                 raise ConfigError(f"there is no {path.name} to resume from in {checkpoint_dir}")
             config.ckpt_path = str(path)
         if config.ckpt_path is None and self.subcommand == "fit" and SLURMEnvironment.detect():
-            requeued = sorted(checkpoint_dir.parent.glob("hpc_ckpt_*.ckpt"), key=_hpc_number)
-            config.ckpt_path = str(requeued[-1]) if requeued else None  # a requeued SLURM job resumes
+            config.ckpt_path = _requeue_checkpoint(run_dir=checkpoint_dir.parent)  # a requeued SLURM job
         if config.ckpt_path:
             self._loaded_checkpoint = load_checkpoint(config.ckpt_path)
         elif self.subcommand == "fit" and any(checkpoint_dir.glob("*.ckpt")):
@@ -151,6 +150,8 @@ class LitMetaCLI(LightningCLI):
         accelerator cannot run) become one sentence of bad input instead of a traceback."""
         try:
             return super().instantiate_trainer(**kwargs)
+        except ConfigError:
+            raise
         except (MisconfigurationException, ValueError) as error:
             reason = " ".join(str(error).split())
             raise ConfigError(f"the trainer settings cannot run here: {reason}") from None
@@ -186,9 +187,17 @@ class LitMetaCLI(LightningCLI):
                     print(f"{name} checkpoint: {checkpoints / f'{name}.ckpt'}")
 
 
-def _hpc_number(path: Path) -> int:
-    """The ``n`` of Lightning's SLURM requeue checkpoint ``hpc_ckpt_<n>.ckpt``."""
-    return int(path.stem.removeprefix("hpc_ckpt_"))
+def _requeue_checkpoint(run_dir: Path) -> str | None:
+    """Where a requeued SLURM job resumes: the newest of Lightning's ``hpc_ckpt_<n>.ckpt`` (written when
+    the job was preempted), unless ``checkpoints/last.ckpt`` is further along (SLURM requeued the job
+    without a signal after an earlier preemption); ``None`` if the job was never preempted."""
+    numbered = {path: path.stem.removeprefix("hpc_ckpt_") for path in run_dir.glob("hpc_ckpt_*.ckpt")}
+    numbered = {path: int(n) for path, n in numbered.items() if n.isdigit()}
+    if not numbered:
+        return None
+    candidates = [max(numbered, key=numbered.get), run_dir / CHECKPOINT_DIR / "last.ckpt"]
+    steps = {path: load_checkpoint(path).get("global_step", -1) for path in candidates if path.is_file()}
+    return str(max(steps, key=steps.get))  # the hpc checkpoint when both are at the same step
 
 
 def _default_run_dir(config: Namespace) -> Path:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lit_meta.algorithms import build_algorithm
+from lit_meta.cli import _requeue_checkpoint
 from lit_meta.datamodules import RLTaskDataModule, SineTasks, TaskStream
 from lit_meta.datamodules.streams import rank_share
 from lit_meta.errors import ConfigError
@@ -221,6 +222,20 @@ def test_a_preempted_slurm_job_stops_at_a_step_boundary_and_its_requeued_run_res
     assert saved["global_step"] == 3 and torch.load(preempted / "checkpoints/last.ckpt")["global_step"] == 3
     srun(preempted)
     assert_same_weights(weights(preempted), weights(tmp_path / "uninterrupted"), atol=0)
+
+
+def test_a_requeued_job_resumes_from_its_furthest_checkpoint(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    for name, step in {"hpc_ckpt_1.ckpt": 2, "hpc_ckpt_2.ckpt": 4, "hpc_ckpt_x.ckpt": 9}.items():
+        torch.save({"global_step": step, "state_dict": {}}, tmp_path / name)
+    assert _requeue_checkpoint(tmp_path) == str(tmp_path / "hpc_ckpt_2.ckpt")  # no last.ckpt yet
+    torch.save({"global_step": 4, "state_dict": {}}, tmp_path / "checkpoints/last.ckpt")
+    assert _requeue_checkpoint(tmp_path) == str(tmp_path / "hpc_ckpt_2.ckpt")  # same step: the hpc one
+    torch.save(
+        {"global_step": 6, "state_dict": {}}, tmp_path / "checkpoints/last.ckpt"
+    )  # requeued later without a signal
+    assert _requeue_checkpoint(tmp_path) == str(tmp_path / "checkpoints/last.ckpt")
+    assert _requeue_checkpoint(tmp_path / "checkpoints") is None
 
 
 @pytest.mark.parametrize(

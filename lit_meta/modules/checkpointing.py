@@ -53,8 +53,9 @@ def restore_rng_states(states: dict) -> None:
         }
     )
     torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    if "cuda" in states and torch.cuda.is_available():  # as many devices as both runs have
+        for device, state in zip(range(torch.cuda.device_count()), states["cuda"], strict=False):
+            torch.cuda.set_rng_state(state, device)
 
 
 class MetaLearningModule(pl.LightningModule):

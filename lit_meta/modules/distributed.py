@@ -22,12 +22,13 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from lit_meta.errors import ConfigError
 
 DATA_PARALLEL_STRATEGIES = (SingleDeviceStrategy, DDPStrategy)
-"""One process, or Lightning's DDP with any launcher (``ddp``, torchrun, SLURM; ``ddp_spawn``)."""
+"""One process, or Lightning's DDP with any launcher (``ddp``, torchrun, SLURM; ``ddp_spawn``); not the
+strategies that subclass DDP (DeepSpeed, XLA)."""
 
 
 def require_data_parallel_strategy(module: pl.LightningModule, trainer: pl.Trainer) -> None:
     """Refuse, in one sentence, a strategy other than one process or DDP (FSDP, DeepSpeed, ...)."""
-    if not isinstance(trainer.strategy, DATA_PARALLEL_STRATEGIES):
+    if type(trainer.strategy) not in DATA_PARALLEL_STRATEGIES:  # DeepSpeed and XLA subclass DDP
         raise ConfigError(
             f"{type(module).__name__} trains in one process or with trainer.strategy ddp, "
             f"not with {type(trainer.strategy).__name__}"
