@@ -13,12 +13,14 @@ A LightningCLI with lit-meta's conventions:
 * bad input ends with one sentence on stderr and exit status 2.
 """
 
+import os
 from datetime import datetime
 from pathlib import Path
 
 import pytorch_lightning as pl
 from jsonargparse import Namespace
 from lightning_fabric.plugins.environments import SLURMEnvironment
+from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -149,12 +151,19 @@ class LitMetaCLI(LightningCLI):
         """Lightning's Trainer; settings it rejects (more devices than the machine has, a strategy the
         accelerator cannot run) become one sentence of bad input instead of a traceback."""
         try:
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
         except ConfigError:
             raise
         except (MisconfigurationException, ValueError) as error:
             reason = " ".join(str(error).split())
             raise ConfigError(f"the trainer settings cannot run here: {reason}") from None
+        cores = len(os.sched_getaffinity(0))
+        if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
+            raise ConfigError(
+                f"trainer.devices asks for {trainer.num_devices} CPU processes, "
+                f"but this machine has {cores} cores"
+            )
+        return trainer
 
     def after_instantiate_classes(self) -> None:
         if self._loaded_checkpoint is not None:

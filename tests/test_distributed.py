@@ -243,6 +243,7 @@ def test_a_requeued_job_resumes_from_its_furthest_checkpoint(tmp_path):
     [
         (["--data.init_args.meta_batch_size", "5", *TWO_PROCESSES], "does not split evenly over 2 processes"),
         (["--trainer.strategy", "fsdp"], "the trainer settings cannot run here"),
+        (["--trainer.devices", "1024", "--trainer.strategy", "ddp"], "asks for 1024 CPU processes"),
         (["--trainer.accelerator", "gpu", "--trainer.devices", "1024"], "trainer settings cannot run here"),
     ],
 )
