@@ -22,15 +22,16 @@ from lit_meta.algorithms.maml_rl import AdvantageEstimator, PolicyGradientTask, 
 from lit_meta.datamodules.streams import stream_seed
 from lit_meta.envs.rollouts import EpisodeSampler
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule, require_cpu
+from lit_meta.modules.checkpointing import require_cpu
 from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
+from lit_meta.modules.rl_module import RLModule, default_seed
 from lit_meta.nn import build_policy
 
 ALGORITHMS = {"maml": "MAML-RL", "fomaml": "first-order MAML-RL", "pretrained": "pretrained (joint training)"}
 """``algorithm`` value -> the name reports and plots use."""
 
 
-class MAMLRLModule(MetaLearningModule):
+class MAMLRLModule(RLModule):
     """Meta-trains a policy's initial parameters for fast policy-gradient adaptation.
 
     Train with ``python train.py fit --config configs/nav2d_maml_rl.yaml``.
@@ -55,6 +56,8 @@ class MAMLRLModule(MetaLearningModule):
     :param optimizer: the meta-optimizer.
     """
 
+    CPU_REASON = "trains on the CPU (its policies are small)"
+
     ARCHITECTURE_HPARAMS = ("hidden_sizes", "activation")
 
     def __init__(
@@ -77,8 +80,7 @@ class MAMLRLModule(MetaLearningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
-        if seed is None:
-            seed = torch.initial_seed() % 2**31
+        seed = default_seed(seed)
         require(seed >= 0, f"seed must be non-negative, got {seed}")
         hidden_sizes = [100, 100] if hidden_sizes is None else list(hidden_sizes)
         # not logged: Lightning refuses to log a module and a datamodule that both have a different
@@ -128,17 +130,10 @@ class MAMLRLModule(MetaLearningModule):
                 first_order=self.hparams.algorithm != "maml",
             )
 
-    def check_data(self, datamodule) -> None:
-        self.bind_data(datamodule)
-
     def check_trainer(self, trainer) -> None:
         """Episodes are sampled on the CPU: refuse other accelerators, and strategies other than DDP."""
-        require_cpu(self, trainer, "trains on the CPU (its policies are small)")
+        require_cpu(self, trainer, self.CPU_REASON)
         require_data_parallel_strategy(self, trainer)
-
-    def setup(self, stage: str) -> None:
-        self.check_trainer(self.trainer)
-        self.bind_data(self.trainer.datamodule)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.algorithm.parameters())

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from lit_meta.algorithms.rl2 import PPOConfig, Trials, collect_trials, ppo_update, trial_envs
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.bandit_baselines import play_bandits
-from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
+from lit_meta.modules.rl_module import RLModule, default_seed
 from lit_meta.nn.recurrent import RecurrentPolicy
 from lit_meta.sb3.meta_algorithm import derive_seed
 
@@ -27,7 +27,7 @@ EVAL_CHUNK = 512
 """Trials played together at evaluation (memory only: each trial's outcome depends on its own seed)."""
 
 
-class RL2Module(MetaLearningModule):
+class RL2Module(RLModule):
     """RL²: a GRU policy whose hidden state, carried across the episodes of a trial, learns the task.
 
     Train with ``python train.py fit --config configs/bandits_rl2.yaml``. Each training step plays one
@@ -51,6 +51,8 @@ class RL2Module(MetaLearningModule):
     :param optimizer: PPO's optimizer (its learning rate is PPO's).
     """
 
+    CPU_REASON = "plays its trials on the CPU"
+
     ARCHITECTURE_HPARAMS = ("hidden_size",)
 
     def __init__(
@@ -72,8 +74,7 @@ class RL2Module(MetaLearningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
-        if seed is None:
-            seed = torch.initial_seed() % 2**31
+        seed = default_seed(seed)
         if eval_steps is None:
             eval_steps = episodes_per_trial
         for name, value in {
@@ -116,17 +117,6 @@ class RL2Module(MetaLearningModule):
                 self.policy = RecurrentPolicy(
                     template.observation_space, template.action_space, self.hparams.hidden_size
                 )
-
-    def check_data(self, datamodule) -> None:
-        self.bind_data(datamodule)
-
-    def check_trainer(self, trainer) -> None:
-        """Trials are played on the CPU, in one process: refuse other accelerators and several processes."""
-        require_single_cpu_process(self, trainer, "plays its trials on the CPU")
-
-    def setup(self, stage: str) -> None:
-        self.check_trainer(self.trainer)
-        self.bind_data(self.trainer.datamodule)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.policy.parameters())

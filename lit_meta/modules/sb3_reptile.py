@@ -12,7 +12,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
+from lit_meta.modules.rl_module import RLModule, default_seed
 from lit_meta.sb3 import ReptileMetaRL, derive_seed, resolve_rl_algorithm, timesteps_for_updates
 from lit_meta.sb3.evaluation import adaptation_returns, updates_per_step
 
@@ -22,7 +22,7 @@ SB3_EXPORT = "sb3/meta_policy.zip"
 """Where, inside the run directory, the meta-initialisation is exported in SB3's format."""
 
 
-class SB3ReptileModule(MetaLearningModule):
+class SB3ReptileModule(RLModule):
     """Meta-trains the initial parameters of an SB3 learner with Reptile.
 
     Train with ``python train.py fit --config configs/cartpole_sb3_reptile.yaml``.
@@ -45,6 +45,8 @@ class SB3ReptileModule(MetaLearningModule):
         learning rate, so ``torch.optim.SGD`` gives exactly θ ← θ + ε·mean(θᵢ − θ).
     """
 
+    CPU_REASON = "trains on the CPU (SB3 learners run there)"
+
     ARCHITECTURE_HPARAMS = ("rl_algorithm", "rl_algo_kwargs", "ignore_prefixes")
 
     def __init__(
@@ -63,8 +65,7 @@ class SB3ReptileModule(MetaLearningModule):
         optimizer: OptimizerCallable = torch.optim.SGD,
     ) -> None:
         super().__init__()
-        if seed is None:
-            seed = torch.initial_seed() % 2**31
+        seed = default_seed(seed)
         # not logged: Lightning refuses to log a module and a datamodule that both have a different
         # ``seed`` (the run's config, saved in the run directory, holds every value anyway)
         self.save_hyperparameters(ignore=["optimizer"], logger=False)
@@ -129,17 +130,6 @@ class SB3ReptileModule(MetaLearningModule):
         )
         self.meta_policy = self.meta_algorithm.policy  # a submodule: its weights are the checkpoint's
         self.task_data = datamodule
-
-    def check_data(self, datamodule) -> None:
-        self.bind_data(datamodule)
-
-    def check_trainer(self, trainer) -> None:
-        """SB3 learners run on the CPU, in one process: refuse other accelerators and several processes."""
-        require_single_cpu_process(self, trainer, "trains on the CPU (SB3 learners run there)")
-
-    def setup(self, stage: str) -> None:
-        self.check_trainer(self.trainer)
-        self.bind_data(self.trainer.datamodule)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.meta_algorithm.meta_parameters())

@@ -23,13 +23,13 @@ from lit_meta.algorithms.mt_sac import MultiTaskSAC, TaskReplayBuffers
 from lit_meta.algorithms.varshare import TARGET_SYNCS
 from lit_meta.datamodules.streams import stream_seed
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
+from lit_meta.modules.rl_module import RLModule, default_seed
 
 ADAPTATION_WARMUP = 64
 """Transitions an unseen task collects (with its policy, not at random) before its first SAC update."""
 
 
-class VarShareSACModule(MetaLearningModule):
+class VarShareSACModule(RLModule):
     """Multi-task SAC with VarShare layers; the Reptile meta-update absorbs task variations into θ.
 
     Train with ``python train.py fit --config configs/pendulum_varshare_sac.yaml``.
@@ -48,6 +48,8 @@ class VarShareSACModule(MetaLearningModule):
     :param eval_episodes: deterministic episodes per measurement.
     :param optimizer: optimizer of the actor, the critics and the temperatures (each its own).
     """
+
+    CPU_REASON = "trains on the CPU (its networks are small)"
 
     ARCHITECTURE_HPARAMS = ("hidden_sizes", "per_task_temperature")
 
@@ -71,8 +73,7 @@ class VarShareSACModule(MetaLearningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
-        if seed is None:
-            seed = torch.initial_seed() % 2**31
+        seed = default_seed(seed)
         hidden_sizes = [64, 64] if hidden_sizes is None else list(hidden_sizes)
         # not logged: module and datamodule both have a ``seed`` (see MAMLRLModule)
         self.save_hyperparameters(ignore=["optimizer"], logger=False)
@@ -127,16 +128,6 @@ class VarShareSACModule(MetaLearningModule):
         space = self.task_data.template_env()
         size = (space.observation_space.shape[0], space.action_space.shape[0])
         return TaskReplayBuffers(*size, self.hparams.buffer_size)
-
-    def check_data(self, datamodule) -> None:
-        self.bind_data(datamodule)
-
-    def check_trainer(self, trainer) -> None:
-        require_single_cpu_process(self, trainer, "trains on the CPU (its networks are small)")
-
-    def setup(self, stage: str) -> None:
-        self.check_trainer(self.trainer)
-        self.bind_data(self.trainer.datamodule)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         groups = self.agent.parameter_groups()
