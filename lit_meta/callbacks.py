@@ -1,26 +1,128 @@
 """Lightning callbacks with lit-meta's conventions for runs."""
 
+import os
 import signal
 import threading
+from pathlib import Path
 
 import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
+from lit_meta.errors import RunStopped, require
+from lit_meta.finite import first_non_finite
+
+_STORED_PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
 
 class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint, plus ``last.ckpt`` always written when training stops.
+    """Lightning's ModelCheckpoint with one file per name: ``last.ckpt`` is always the newest checkpoint
+    and ``best.ckpt`` the best, never a ``last-v1.ckpt`` beside them.
 
-    Lightning writes ``last.ckpt`` with every monitored save (each validation) but skips the end of
-    training once any ``last.ckpt`` exists, so a run that stops between validations would resume from
-    the earlier one. This writes it at the final step too, so ``--ckpt_path last`` continues exactly
-    where the run stopped.
+    * ``last.ckpt`` is also written when training stops: Lightning writes it with every monitored save
+      (each validation) but skips the end of training once any ``last.ckpt`` exists, so a run that
+      stops between validations would resume from the earlier one.
+    * A run directory that was moved (or named by another path) keeps its best score and file names on
+      resume: the paths stored in the checkpoint are carried over to the new directory, where Lightning
+      would drop them and then version the files it finds there (``last-v1.ckpt``).
     """
+
+    def __init__(self, *args, enable_version_counter: bool = False, **kwargs) -> None:
+        require(
+            not enable_version_counter,
+            "checkpoint.enable_version_counter must stay false: a run keeps one last.ckpt and one best.ckpt",
+        )
+        super().__init__(*args, enable_version_counter=False, **kwargs)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         if self.save_last and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        stored = state_dict.get("dirpath")
+        if stored is not None and self.dirpath is not None and stored != self.dirpath:
+            state_dict = _moved(state_dict, stored, self.dirpath)
+        super().load_state_dict(state_dict)
+
+
+def _moved(state_dict: dict, old: str, new: str) -> dict:
+    """``state_dict`` of a ModelCheckpoint with the paths of files in ``old`` re-rooted in ``new``."""
+
+    def move(path):
+        if not isinstance(path, str) or not path:
+            return path
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(old))
+        return path if relative.startswith(os.pardir) else os.path.join(new, relative)
+
+    moved = {**state_dict, "dirpath": new}
+    for key in _STORED_PATHS:
+        if key in moved:
+            moved[key] = move(moved[key])
+    if isinstance(moved.get("best_k_models"), dict):
+        moved["best_k_models"] = {move(path): score for path, score in moved["best_k_models"].items()}
+    return moved
+
+
+class StopOnNonFinite(pl.Callback):
+    """Stops training at the first NaN or infinity in a training metric (a loss), a meta-gradient or the
+    weights, with one sentence naming the step, the quantity and the learning rates, before any
+    checkpoint of the broken weights is written (lit-meta's checkpoint plugin refuses them as well).
+
+    Meta-gradients are checked when they reach an optimizer step that goes through Lightning (the
+    weights are then still finite); metrics logged as ``train/...`` and every weight and buffer after
+    each training step. Each check is one reduction per device and one host synchronisation.
+    """
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
+        names = {id(parameter): name for name, parameter in pl_module.named_parameters()}
+        gradients = [
+            (names.get(id(parameter), "a parameter"), parameter.grad)
+            for group in optimizer.param_groups
+            for parameter in group["params"]
+        ]
+        broken = first_non_finite(gradients)
+        if broken is not None:
+            self._stop(trainer, pl_module, trainer.global_step + 1, f"the meta-gradient of {broken}")
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ):
+        metrics = [
+            (f"the training metric {name}", value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith("train/")
+        ]
+        weights = [(f"the weight {name}", value) for name, value in pl_module.named_parameters()]
+        buffers = [(f"the buffer {name}", value) for name, value in pl_module.named_buffers()]
+        broken = first_non_finite([*metrics, *weights, *buffers])
+        if broken is not None:
+            self._stop(trainer, pl_module, trainer.global_step, broken)
+
+    @staticmethod
+    def _stop(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int, quantity: str) -> None:
+        rates = [
+            f"{name}={value}"
+            for name, value in pl_module.hparams.items()
+            if ("lr" in name.split("_") or "learning_rate" in name or "step_size" in name)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ]
+        rates += [f"meta-optimizer lr={o.param_groups[0]['lr']}" for o in trainer.optimizers[:1]]
+        hint = (
+            f"the learning rates may be too large ({', '.join(rates)})"
+            if rates
+            else "lower the learning rates"
+        )
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        kept = (
+            f"the last checkpoint, {last}, is kept"
+            if last and Path(last).is_file()
+            else "no checkpoint had been written"
+        )
+        raise RunStopped(
+            f"training stopped at step {step}: {quantity} is not finite (NaN or infinity); {hint}; {kept}"
+        )
 
 
 class ProgressBar(TQDMProgressBar):

@@ -1,20 +1,27 @@
-"""Reading checkpoints without executing anything stored in them.
+"""Reading checkpoints without executing anything stored in them, and only when they are intact.
 
 ``torch.load(weights_only=True)`` only rebuilds tensors, numbers, strings and containers; a pickle that
 would construct any other object (and so could run code) is refused. Lightning's
 ``load_from_checkpoint`` instead imports and calls class paths stored in the file, so lit-meta never
 uses it on a checkpoint it is handed: models are rebuilt from validated hyperparameters.
+
+torch does not check the CRC-32 checksums its checkpoint archives (zip files) carry for every entry, so
+damaged bytes would load as wrong weights; :func:`load_checkpoint` checks them first, and refuses weights
+that are not finite.
 """
 
 import inspect
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
-from lit_meta.errors import ConfigError
+from lit_meta.errors import ConfigError, first_line
+from lit_meta.finite import first_non_finite_in_state
 from lit_meta.modules import FewShotModule, MAMLRLModule, MetaLearningModule, SB3ReptileModule
 from lit_meta.modules.checkpointing import checkpoint_stamp
 from lit_meta.modules.rl2 import RL2Module
@@ -40,12 +47,16 @@ INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
 def load_checkpoint(path: str | Path) -> dict:
     """The contents of the checkpoint at ``path``, loaded on the CPU with ``weights_only=True``.
 
-    Raises :class:`ConfigError` naming the problem if the file is missing, unreadable, or holds
-    objects other than plain data.
+    Raises :class:`ConfigError` naming the problem if the file is missing, not a checkpoint archive,
+    damaged (an entry that fails its checksum), holds objects other than plain data, or holds weights
+    that are not finite.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"checkpoint {path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
+    _check_archive(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -54,17 +65,36 @@ def load_checkpoint(path: str | Path) -> dict:
                 f"checkpoint {path} was refused: it stores Python objects other than tensors and plain data, "
                 "which could run code when loaded"
             ) from None
-        raise ConfigError(f"checkpoint {path} is corrupt ({_first_line(error)})") from None
+        raise ConfigError(f"checkpoint {path} is corrupt: it does not hold a lit-meta checkpoint") from None
     except Exception as error:  # damaged bytes can fail anywhere in the unpickler, with any exception
-        raise ConfigError(f"checkpoint {path} is corrupt or truncated ({_first_line(error)})") from None
+        raise ConfigError(f"checkpoint {path} is corrupt or truncated ({first_line(error)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(f"checkpoint {path} is not a Lightning checkpoint (it has no state_dict)")
+    broken = first_non_finite_in_state(checkpoint["state_dict"])
+    if broken is not None:
+        raise ConfigError(
+            f"checkpoint {path} holds weights that are not finite (NaN or infinity in {broken}): "
+            "it was saved after training diverged"
+        )
     return checkpoint
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def _check_archive(path: Path) -> None:
+    """Refuse a file that is not a PyTorch checkpoint archive, or whose entries fail their checksums."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as error:
+        raise ConfigError(
+            f"checkpoint {path} is corrupt or not a checkpoint at all: it is not a PyTorch checkpoint "
+            f"archive ({first_line(error)})"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"checkpoint {path} cannot be read ({error.strerror or error})") from None
+    if damaged is not None:
+        raise ConfigError(
+            f"checkpoint {path} is damaged: its entry {damaged} does not match the checksum stored with it"
+        )
 
 
 def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
@@ -89,7 +119,7 @@ def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.Light
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise ConfigError(
-            f"{source} has weights that do not fit its own hyperparameters ({_first_line(error)})"
+            f"{source} has weights that do not fit its own hyperparameters ({first_line(error)})"
         ) from None
     return module, datamodule
 

@@ -8,9 +8,13 @@ A LightningCLI with lit-meta's conventions:
 * ``--ckpt_path last`` (or ``best``) resumes from that directory; a fresh ``fit`` refuses a directory
   that already holds checkpoints, so nothing is overwritten, except that a requeued SLURM job resumes
   from the newest ``hpc_ckpt_<n>.ckpt`` Lightning wrote there when it was preempted;
-* checkpoints are read with ``weights_only=True`` and checked against the configured model before any
-  weights are loaded;
-* bad input ends with one sentence on stderr and exit status 2.
+* checkpoints are read with ``weights_only=True``, checked for damage and non-finite weights, and
+  checked against the configured model before any weights are loaded;
+* a fit holds the run directory's lock (:mod:`lit_meta.run_lock`) for its whole life, writes every
+  checkpoint atomically (:mod:`lit_meta.checkpoint_io`) and stops at the first NaN or infinity
+  (:class:`~lit_meta.callbacks.StopOnNonFinite`) before it could be saved;
+* bad input ends with one sentence on stderr and exit status 2; a run stopped by a failure (a NaN, a
+  full disk) with one sentence and exit status 3 (docs/reliability.md).
 """
 
 import os
@@ -25,14 +29,19 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from lit_meta.callbacks import RunCheckpoint
+from lit_meta.checkpoint_io import AtomicCheckpointIO
 from lit_meta.checkpoints import load_checkpoint
-from lit_meta.errors import ConfigError, run_reporting_bad_input
+from lit_meta.errors import ConfigError, require, run_reporting_bad_input
+from lit_meta.files import atomic_write_text
 from lit_meta.modules import MetaLearningModule
 from lit_meta.modules.checkpointing import check_compatible
 from lit_meta.noise import silence_library_noise
+from lit_meta.run_lock import RunDirectory, is_launching_process
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_ALIASES = ("last", "best")
+ALWAYS_ON_CALLBACKS = ("RequeueAtStepBoundary", "StopOnNonFinite")
+"""lit-meta callbacks every run gets (``lit_meta.callbacks.<name>``), unless the config lists them."""
 
 
 class RunConfigSaver(SaveConfigCallback):
@@ -46,8 +55,9 @@ class RunConfigSaver(SaveConfigCallback):
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / "config.yaml"
         if path.exists():
+            stage = getattr(stage, "value", stage)  # Lightning passes its TrainerFn enum
             path = run_dir / f"config.{stage}-{datetime.now():%Y%m%d-%H%M%S-%f}.yaml"
-        self.parser.save(self.config, path, skip_none=False)
+        atomic_write_text(path, self.parser.dump(self.config, skip_none=False))
 
 
 class LitMetaCLI(LightningCLI):
@@ -55,6 +65,20 @@ class LitMetaCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         self._loaded_checkpoint: dict | None = None
+        self._run_directory: RunDirectory | None = None
+        try:
+            self._build(args, run)
+        finally:
+            if run:
+                self.release_run_directory()
+
+    def release_run_directory(self) -> None:
+        """Free the run directory's lock (held from the start of a fit to its end)."""
+        if self._run_directory is not None:
+            self._run_directory.release()
+            self._run_directory = None
+
+    def _build(self, args: list[str] | None, run: bool) -> None:
         super().__init__(
             model_class=MetaLearningModule,
             subclass_mode_model=True,
@@ -97,7 +121,11 @@ class LitMetaCLI(LightningCLI):
         config = self._active_config()
         run_dir = Path(config.run_dir or _default_run_dir(config))
         config.run_dir = str(run_dir)
+        require(not run_dir.is_file(), f"--run_dir {run_dir} is a file, not a directory")
+        _check_trainer_values(config.trainer)
         self._lay_out_run(config, run_dir)
+        if self.subcommand == "fit" and is_launching_process():
+            self._run_directory = RunDirectory(run_dir).claim()  # before any checkpoint is read
         if "ckpt_path" in config:  # fit, validate and test read checkpoints only as plain data
             config.weights_only = True
             self._find_checkpoint(config, run_dir / CHECKPOINT_DIR)
@@ -123,8 +151,9 @@ class LitMetaCLI(LightningCLI):
                 },
             ]
         callbacks = config.trainer.callbacks or []
-        if not any("RequeueAtStepBoundary" in str(getattr(c, "class_path", c)) for c in callbacks):
-            callbacks = [*callbacks, {"class_path": "lit_meta.callbacks.RequeueAtStepBoundary"}]
+        for name in ALWAYS_ON_CALLBACKS:
+            if not any(name in str(getattr(c, "class_path", c)) for c in callbacks):
+                callbacks = [*callbacks, {"class_path": f"lit_meta.callbacks.{name}"}]
         config.trainer.callbacks = callbacks
         has_progress_bar = any("ProgressBar" in str(getattr(c, "class_path", c)) for c in callbacks)
         if config.trainer.enable_progress_bar is not False and not has_progress_bar:
@@ -148,15 +177,17 @@ class LitMetaCLI(LightningCLI):
             )
 
     def instantiate_trainer(self, **kwargs) -> pl.Trainer:
-        """Lightning's Trainer; settings it rejects (more devices than the machine has, a strategy the
-        accelerator cannot run) become one sentence of bad input instead of a traceback."""
+        """Lightning's Trainer, writing checkpoints with :class:`AtomicCheckpointIO`; settings it rejects
+        (more devices than the machine has, a strategy or accelerator this machine cannot run) become
+        one sentence of bad input instead of a traceback."""
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except ConfigError:
             raise
-        except (MisconfigurationException, ValueError) as error:
+        except (MisconfigurationException, ValueError, ImportError, RuntimeError) as error:
             reason = " ".join(str(error).split())
             raise ConfigError(f"the trainer settings cannot run here: {reason}") from None
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         cores = len(os.sched_getaffinity(0))
         if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
             raise ConfigError(
@@ -209,6 +240,17 @@ def _requeue_checkpoint(run_dir: Path) -> str | None:
     return str(max(steps, key=steps.get))  # the hpc checkpoint when both are at the same step
 
 
+def _check_trainer_values(trainer: Namespace) -> None:
+    """Refuse, in one sentence, Trainer numbers that Lightning would only trip over later."""
+    interval = trainer.get("val_check_interval")
+    if interval is not None and not isinstance(interval, str):
+        require(interval > 0, f"trainer.val_check_interval must be positive, got {interval}")
+    for name in ("log_every_n_steps", "check_val_every_n_epoch", "accumulate_grad_batches"):
+        value = trainer.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            require(value > 0, f"trainer.{name} must be positive, got {value}")
+
+
 def _default_run_dir(config: Namespace) -> Path:
     config_files = config.get("config") or []
     name = Path(str(config_files[-1])).stem if config_files else "default"
@@ -216,9 +258,8 @@ def _default_run_dir(config: Namespace) -> Path:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the training CLI; bad input prints one sentence and returns 2."""
+    """Run the training CLI; bad input prints one sentence and returns 2, a run stopped by a failure
+    one sentence and 3."""
     silence_library_noise()
-    succeeded, _ = run_reporting_bad_input(lambda: LitMetaCLI(args=args))
-    if not succeeded:
-        return 2
-    return 0
+    status, _ = run_reporting_bad_input(lambda: LitMetaCLI(args=args))
+    return status

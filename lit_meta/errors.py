@@ -1,8 +1,11 @@
-"""The one exception type for bad user input.
+"""The two exception types a user sees as one sentence instead of a traceback.
 
-Everything a user can get wrong (a config value, a missing file, a checkpoint from another model) is
-raised as :class:`ConfigError` with one sentence that names the problem; the command-line entry points
-print that sentence and exit with status 2 instead of a traceback.
+* :class:`ConfigError`, bad user input: everything a user can get wrong (a config value, a missing or
+  damaged file, a checkpoint from another model). Exit status 2 (:data:`BAD_INPUT`).
+* :class:`RunStopped`, a run that stopped on a failure it cannot continue past: a loss or weights that
+  stopped being finite, a checkpoint that could not be written (a full disk, a read-only mount). What
+  was on disk before is intact. Exit status 3 (:data:`RUN_STOPPED`); an error of the machine
+  (:func:`lit_meta.files.environment_error_in`) raised anywhere else counts as one too.
 """
 
 import sys
@@ -12,8 +15,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+BAD_INPUT = 2
+RUN_STOPPED = 3
+
+
 class ConfigError(ValueError):
     """Bad user input, explained in one sentence."""
+
+
+class RunStopped(RuntimeError):
+    """A run that stopped on a failure, explained in one sentence; the last good checkpoint is kept."""
 
 
 def require(condition: bool, message: str) -> None:
@@ -27,8 +38,17 @@ def require_positive(name: str, value: float | int) -> None:
     require(value > 0, f"{name} must be positive, got {value}")
 
 
-def config_error_in(error: BaseException) -> ConfigError | None:
-    """The :class:`ConfigError` that ``error`` is or was raised from, if any.
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (or its type's name), for quoting in one sentence."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def config_error_in(
+    error: BaseException, kinds: tuple[type[BaseException], ...] = (ConfigError,)
+) -> BaseException | None:
+    """The error of one of ``kinds`` (default :class:`ConfigError`) that ``error`` is or was raised
+    from, if any.
 
     Libraries between lit-meta and the user (jsonargparse instantiating classes, Lightning running
     hooks) re-raise errors wrapped in their own; the original sentence is found along the chain.
@@ -36,7 +56,7 @@ def config_error_in(error: BaseException) -> ConfigError | None:
     seen = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, ConfigError):
+        if isinstance(current, kinds):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
@@ -72,19 +92,27 @@ def one_line_parser_error(message: str) -> str:
     return f"{'.'.join(keys)}: {reasons[0]}"
 
 
-def run_reporting_bad_input(command: Callable[[], T]) -> tuple[bool, T | None]:
-    """Run a command-line entry point: ``(True, result)``, or ``(False, None)`` after printing one line
-    ``error: <reason>`` on stderr when it failed on bad input (a parser error, or a :class:`ConfigError`
-    anywhere in the chain of causes). Any other exception propagates: it is a bug, not bad input."""
+def run_reporting_bad_input(command: Callable[[], T]) -> tuple[int, T | None]:
+    """Run a command-line entry point: ``(0, result)``, or ``(status, None)`` after printing one line
+    ``error: <reason>`` on stderr when it failed on bad input (a parser error or a :class:`ConfigError`,
+    status 2), or stopped on a failure (a :class:`RunStopped` or an error of the machine such as a full
+    disk, status 3), anywhere in the chain of causes. Any other exception propagates: it is a bug."""
     from jsonargparse import ArgumentError
 
+    from lit_meta.files import describe_os_error, environment_error_in
+
     try:
-        return True, command()
+        return 0, command()
     except ArgumentError as error:
         print(f"error: {one_line_parser_error(str(error))}", file=sys.stderr)
+        return BAD_INPUT, None
     except Exception as error:
-        config_error = config_error_in(error)
-        if config_error is None:
+        known = config_error_in(error, (ConfigError, RunStopped))
+        if known is not None:
+            print(f"error: {known}", file=sys.stderr)
+            return (BAD_INPUT if isinstance(known, ConfigError) else RUN_STOPPED), None
+        machine = environment_error_in(error)
+        if machine is None:
             raise
-        print(f"error: {config_error}", file=sys.stderr)
-    return False, None
+        print(f"error: {describe_os_error(machine)}", file=sys.stderr)
+        return RUN_STOPPED, None

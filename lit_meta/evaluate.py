@@ -25,6 +25,7 @@ from lit_meta.checkpoints import load_checkpoint, rebuild
 from lit_meta.errors import ConfigError, require, require_positive, run_reporting_bad_input
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
+from lit_meta.files import atomic_write_text, ensure_writable_directory, reason_of
 from lit_meta.modules import FewShotModule
 from lit_meta.noise import silence_library_noise
 from lit_meta.rl_report import rl_report
@@ -72,9 +73,15 @@ def evaluate(
         require_positive("steps", steps)
     if shots is not None:
         require_positive("shots", shots)
+    if seed is not None:
+        require(seed >= 0, f"seed must be zero or positive, got {seed}")
     checkpoint_path = Path(ckpt)
     module, datamodule = rebuild(load_checkpoint(checkpoint_path), source=f"checkpoint {checkpoint_path}")
     out_dir = Path(out) if out else checkpoint_path.parent.parent / "evaluation"
+    try:
+        ensure_writable_directory(out_dir)
+    except OSError as error:
+        raise ConfigError(f"the results cannot be written to {out_dir} ({reason_of(error)})") from None
     if hasattr(module, "adaptation_curves"):  # a meta-RL module (see lit_meta.rl_report)
         for name, value in {"shots": shots, "transductive": transductive}.items():
             if value is not None:
@@ -148,7 +155,7 @@ def evaluate(
         )
     report["files"] = {name: str(path) for name, path in files.items()}
     json_path = out_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(report, indent=2))
+    atomic_write_text(json_path, json.dumps(report, indent=2))
     report["files"]["json"] = str(json_path)
     return report
 
@@ -185,11 +192,11 @@ def _figure1(module: FewShotModule, datamodule, task, steps: int, path: Path) ->
 def main(args: list[str] | None = None) -> int:
     """Command-line entry: bad input prints one sentence and returns 2."""
     silence_library_noise()
-    succeeded, report = run_reporting_bad_input(
+    status, report = run_reporting_bad_input(
         lambda: CLI(evaluate, args=args, as_positional=False, exit_on_error=False)
     )
-    if not succeeded:
-        return 2
+    if status:
+        return status
     print(f"checkpoint: {report['checkpoint']}")
     if "return" in report:
         for name, final in report["final"].items():

@@ -16,6 +16,10 @@ def silence_library_noise() -> None:
     )
     # Resuming writes into the run's own checkpoint directory on purpose (a fresh run there is refused).
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # The seed is in the run's config.yaml; Lightning's line on stderr would precede every one-line error.
+    logging.getLogger("lightning_fabric.utilities.seed").addFilter(
+        lambda record: not record.getMessage().startswith("Seed set to")
+    )
     # Advertising for optional cloud services, printed on every run.
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: not record.getMessage().startswith("💡 Tip")

@@ -16,6 +16,7 @@ from pathlib import Path
 from lit_meta.errors import require_positive
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
+from lit_meta.files import atomic_write_text
 
 
 def rl_report(
@@ -76,6 +77,6 @@ def rl_report(
     report["files"] = {"return_plot": str(plot)}
     json_path = out_dir / f"{stem}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=2))
+    atomic_write_text(json_path, json.dumps(report, indent=2))
     report["files"]["json"] = str(json_path)
     return report

@@ -19,6 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from lit_meta.errors import ConfigError
+from lit_meta.files import atomic_write
 
 IMAGE_SIZE = 28
 DRAWINGS_PER_CHARACTER = 20
@@ -106,15 +107,11 @@ def load_images(root: Path, subset: str, archives: list[Path], cache_dir: Path |
         if isinstance(stored, dict) and stored.get("key") == key and stored.get("format") == CACHE_FORMAT:
             return OmniglotImages(stored["images"], stored["alphabets"], stored["characters"])
     images = decode(archives)
+    stored = {"key": key, "format": CACHE_FORMAT, "images": images.images, "alphabets": images.alphabets,
+              "characters": images.characters}  # fmt: skip
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(".pt.partial")
-        torch.save(
-            {"key": key, "format": CACHE_FORMAT, "images": images.images, "alphabets": images.alphabets,
-             "characters": images.characters},
-            partial,
-        )  # fmt: skip
-        partial.replace(cache)
+        atomic_write(cache, lambda file: torch.save(stored, file))
     except OSError:
         pass  # a read-only data folder: decode again next time
     return images

@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from lit_meta.files import atomic_write
+
 
 def plot_adaptation_curve(
     curves: dict[str, list[dict[str, float]]],
@@ -71,6 +73,8 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        atomic_write(path, lambda file: figure.savefig(file, dpi=120, format="png"))
+    finally:
+        plt.close(figure)
     return path

@@ -15,6 +15,7 @@ from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.modules.rl_module import RLModule, default_seed
 from lit_meta.sb3 import ReptileMetaRL, derive_seed, resolve_rl_algorithm, timesteps_for_updates
 from lit_meta.sb3.evaluation import adaptation_returns, updates_per_step
+from lit_meta.sb3.export import export_policy
 
 INITIALISATIONS = {"meta-learned init": True, "fresh init": False}
 """Curve name -> whether the learner starts from the meta-parameters (else from SB3's random init)."""
@@ -212,8 +213,7 @@ class SB3ReptileModule(RLModule):
         self.log(f"{split}/return_before", returns[:, 0].mean(), batch_size=len(batch))
 
     def on_train_end(self) -> None:
-        """Export the meta-initialisation in SB3's own format: ``PPO.load(<run_dir>/sb3/meta_policy.zip)``."""
+        """Export the meta-initialisation in SB3's own format, ``<run_dir>/sb3/meta_policy.zip``, which
+        :func:`lit_meta.sb3.load_policy` opens without running code from it."""
         if self.trainer.is_global_zero:
-            path = Path(self.trainer.default_root_dir) / SB3_EXPORT
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.meta_algorithm.meta_model.save(path)
+            export_policy(self.meta_algorithm.meta_model, Path(self.trainer.default_root_dir) / SB3_EXPORT)

@@ -2,6 +2,7 @@
 initialisation. Nothing here knows about Lightning."""
 
 from lit_meta.sb3.algorithms import SB3_ALGORITHMS, resolve_rl_algorithm
+from lit_meta.sb3.export import export_policy, load_policy
 from lit_meta.sb3.meta_algorithm import BaseMetaAlgorithm, derive_seed, sample_meta_batch
 from lit_meta.sb3.reptile import ReptileMetaRL
 from lit_meta.sb3.task_generator import REVISIT_POLICIES, TaskGenerator
@@ -16,7 +17,9 @@ __all__ = [
     "TaskGenerator",
     "compute_updates",
     "derive_seed",
+    "export_policy",
     "load_meta_weights",
+    "load_policy",
     "meta_parameter_names",
     "resolve_rl_algorithm",
     "sample_meta_batch",

@@ -23,7 +23,9 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from tqdm import tqdm
 
 from lit_meta.errors import ConfigError, require, require_positive
+from lit_meta.files import atomic_write
 from lit_meta.sb3.algorithms import SB3_ALGORITHMS, from_plain, resolve_rl_algorithm, to_plain
+from lit_meta.sb3.export import export_policy
 from lit_meta.sb3.weights import load_meta_weights
 
 META_POLICY_FILE = "meta_policy.zip"
@@ -205,12 +207,13 @@ class BaseMetaAlgorithm(ABC):
         return self.meta_model.predict(observation, state, episode_start, deterministic)
 
     def save_meta_algo(self, path: str | Path) -> Path:
-        """Save into the directory ``path``: ``meta_policy.zip`` (SB3's format, opened by
-        ``PPO.load``/``SAC.load``) and ``meta_state.pt`` (meta-step, settings, generator state; plain
-        data, loadable with ``weights_only=True``)."""
+        """Save into the directory ``path``: ``meta_policy.zip`` (SB3's format, opened safely by
+        :func:`lit_meta.sb3.load_policy`, and by ``PPO.load``/``SAC.load`` for files one trusts) and
+        ``meta_state.pt`` (meta-step, settings, generator state; plain data, loadable with
+        ``weights_only=True``)."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        self.meta_model.save(folder / META_POLICY_FILE)
+        export_policy(self.meta_model, folder / META_POLICY_FILE)
         try:
             algo_kwargs = to_plain(self.rl_algo_kwargs)
         except TypeError:
@@ -232,7 +235,7 @@ class BaseMetaAlgorithm(ABC):
         }
         if callable(getattr(self.task_generator, "state_dict", None)):
             state["task_generator"] = self.task_generator.state_dict()
-        torch.save(state, folder / META_STATE_FILE)
+        atomic_write(folder / META_STATE_FILE, lambda file: torch.save(state, file))
         return folder
 
     @classmethod
