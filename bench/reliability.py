@@ -1,8 +1,9 @@
 """What lit-meta's reliability costs (docs/reliability.md): the NaN guard per training step, and the
 atomic, verified checkpoint against Lightning's own write and a plain ``torch.load``.
 
-* NaN guard: real training runs through the CLI (as ``train.py fit``), with the guard's two hooks
-  timed from inside; the cost is their time per step next to the step's own time (steady state).
+* NaN guard: real training runs through the CLI (as ``train.py fit``), with the guard's hook timed from
+  inside; the cost is its time per step next to the step's own time (steady state), logging steps
+  (every ``log_every_n_steps``, where it also names metrics, gradients and buffers) included.
 * Checkpoints: ``AtomicCheckpointIO.save_checkpoint`` (temporary file beside the target, fsync, rename,
   directory fsync, finite-weights check) against Lightning's ``TorchCheckpointIO.save_checkpoint``,
   and ``lit_meta.checkpoints.load_checkpoint`` (archive checksums, finite weights) against
@@ -45,9 +46,6 @@ class TimedStopOnNonFinite(StopOnNonFinite):
         hook(trainer, *args)
         if trainer.global_step >= self.warmup:
             self.guard_seconds += time.perf_counter() - start
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        self._timed(super().on_before_optimizer_step, trainer, pl_module, optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._timed(super().on_train_batch_end, trainer, pl_module, outputs, batch, batch_idx)

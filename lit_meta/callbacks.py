@@ -10,7 +10,7 @@ from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from lit_meta.errors import RunStopped, require
-from lit_meta.finite import first_non_finite
+from lit_meta.finite import all_finite, first_non_finite
 
 _STORED_PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
@@ -23,8 +23,10 @@ class RunCheckpoint(ModelCheckpoint):
       (each validation) but skips the end of training once any ``last.ckpt`` exists, so a run that
       stops between validations would resume from the earlier one.
     * A run directory that was moved (or named by another path) keeps its best score and file names on
-      resume: the paths stored in the checkpoint are carried over to the new directory, where Lightning
-      would drop them and then version the files it finds there (``last-v1.ckpt``).
+      resume from its own checkpoint: the paths stored in the checkpoint are carried over to the new
+      directory, where Lightning would drop them and then version the files it finds there
+      (``last-v1.ckpt``). A run started from another run's checkpoint starts its own record, as in
+      Lightning.
     """
 
     def __init__(self, *args, enable_version_counter: bool = False, **kwargs) -> None:
@@ -39,9 +41,23 @@ class RunCheckpoint(ModelCheckpoint):
         if self.save_last and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict
+    ) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        self._resumed_from = trainer.ckpt_path  # called just before load_state_dict
+
     def load_state_dict(self, state_dict: dict) -> None:
         stored = state_dict.get("dirpath")
-        if stored is not None and self.dirpath is not None and stored != self.dirpath:
+        resumed_from = getattr(self, "_resumed_from", None)
+        # this run's checkpoints/ holds last.ckpt and best.ckpt; its run directory, SLURM's hpc_ckpt_<n>
+        own_checkpoint = (
+            resumed_from is not None
+            and self.dirpath is not None
+            and Path(resumed_from).resolve().parent
+            in (Path(self.dirpath).resolve(), Path(self.dirpath).resolve().parent)
+        )
+        if stored is not None and own_checkpoint and stored != self.dirpath:
             state_dict = _moved(state_dict, stored, self.dirpath)
         super().load_state_dict(state_dict)
 
@@ -65,37 +81,37 @@ def _moved(state_dict: dict, old: str, new: str) -> dict:
 
 
 class StopOnNonFinite(pl.Callback):
-    """Stops training at the first NaN or infinity in a training metric (a loss), a meta-gradient or the
-    weights, with one sentence naming the step, the quantity and the learning rates, before any
+    """Stops training at the first NaN or infinity in the weights, a gradient or a training metric (a
+    loss), with one sentence naming the step, the quantity and the learning rates, before any
     checkpoint of the broken weights is written (lit-meta's checkpoint plugin refuses them as well).
 
-    Meta-gradients are checked when they reach an optimizer step that goes through Lightning (the
-    weights are then still finite); metrics logged as ``train/...`` and every weight and buffer after
-    each training step. Each check is one reduction per device and one host synchronisation.
+    After every training step the weights the optimizers update are checked: a non-finite gradient or
+    loss makes them non-finite in the same step. That check is one reduction per device and one host
+    synchronisation (its cost is in docs/benchmarks.md). When it fails, and on every logging step, the
+    full check names the culprit, in order: a ``train/...`` metric, a gradient (still in ``.grad``), a
+    weight, a buffer.
     """
-
-    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
-        names = {id(parameter): name for name, parameter in pl_module.named_parameters()}
-        gradients = [
-            (names.get(id(parameter), "a parameter"), parameter.grad)
-            for group in optimizer.param_groups
-            for parameter in group["params"]
-        ]
-        broken = first_non_finite(gradients)
-        if broken is not None:
-            self._stop(trainer, pl_module, trainer.global_step + 1, f"the meta-gradient of {broken}")
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
-    ):
+    ) -> None:
+        logging_step = trainer.global_step % trainer.log_every_n_steps == 0
+        if not logging_step and all_finite(_optimized_parameters(trainer)):
+            return
+        parameters = list(pl_module.named_parameters())
         metrics = [
             (f"the training metric {name}", value)
             for name, value in trainer.callback_metrics.items()
             if name.startswith("train/")
         ]
-        weights = [(f"the weight {name}", value) for name, value in pl_module.named_parameters()]
-        buffers = [(f"the buffer {name}", value) for name, value in pl_module.named_buffers()]
-        broken = first_non_finite([*metrics, *weights, *buffers])
+        broken = first_non_finite(
+            [
+                *metrics,
+                *[(f"the gradient of {name}", parameter.grad) for name, parameter in parameters],
+                *[(f"the weight {name}", parameter) for name, parameter in parameters],
+                *[(f"the buffer {name}", buffer) for name, buffer in pl_module.named_buffers()],
+            ]
+        )
         if broken is not None:
             self._stop(trainer, pl_module, trainer.global_step, broken)
 
@@ -123,6 +139,12 @@ class StopOnNonFinite(pl.Callback):
         raise RunStopped(
             f"training stopped at step {step}: {quantity} is not finite (NaN or infinity); {hint}; {kept}"
         )
+
+
+def _optimized_parameters(trainer: pl.Trainer) -> list:
+    """Every parameter an optimizer of the run updates."""
+    return [parameter for optimizer in trainer.optimizers for group in optimizer.param_groups
+            for parameter in group["params"]]  # fmt: skip
 
 
 class ProgressBar(TQDMProgressBar):

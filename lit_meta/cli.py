@@ -24,6 +24,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from jsonargparse import Namespace
 from lightning_fabric.plugins.environments import SLURMEnvironment
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -33,10 +34,11 @@ from lit_meta.checkpoint_io import AtomicCheckpointIO
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.errors import ConfigError, require, run_reporting_bad_input
 from lit_meta.files import atomic_write_text
+from lit_meta.launch import is_launching_process
 from lit_meta.modules import MetaLearningModule
 from lit_meta.modules.checkpointing import check_compatible
 from lit_meta.noise import silence_library_noise
-from lit_meta.run_lock import RunDirectory, is_launching_process
+from lit_meta.run_lock import RunDirectory
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_ALIASES = ("last", "best")
@@ -124,8 +126,6 @@ class LitMetaCLI(LightningCLI):
         require(not run_dir.is_file(), f"--run_dir {run_dir} is a file, not a directory")
         _check_trainer_values(config.trainer)
         self._lay_out_run(config, run_dir)
-        if self.subcommand == "fit" and is_launching_process():
-            self._run_directory = RunDirectory(run_dir).claim()  # before any checkpoint is read
         if "ckpt_path" in config:  # fit, validate and test read checkpoints only as plain data
             config.weights_only = True
             self._find_checkpoint(config, run_dir / CHECKPOINT_DIR)
@@ -160,7 +160,8 @@ class LitMetaCLI(LightningCLI):
             config.trainer.callbacks = [*callbacks, {"class_path": "lit_meta.callbacks.ProgressBar"}]
 
     def _find_checkpoint(self, config: Namespace, checkpoint_dir: Path) -> None:
-        """Resolve ``last``/``best``, read the checkpoint safely, or refuse to start over an earlier run."""
+        """Resolve ``last``/``best`` (and where a requeued SLURM job resumes); the checkpoint is read once
+        the run directory is locked (:meth:`_claim_and_read_checkpoint`)."""
         if config.ckpt_path in CHECKPOINT_ALIASES:
             path = checkpoint_dir / f"{config.ckpt_path}.ckpt"
             if not path.is_file():
@@ -168,13 +169,23 @@ class LitMetaCLI(LightningCLI):
             config.ckpt_path = str(path)
         if config.ckpt_path is None and self.subcommand == "fit" and SLURMEnvironment.detect():
             config.ckpt_path = _requeue_checkpoint(run_dir=checkpoint_dir.parent)  # a requeued SLURM job
-        if config.ckpt_path:
+
+    def _claim_and_read_checkpoint(self) -> None:
+        """Lock the run directory of a fit (its launching process only), refuse to start a fresh run
+        over an earlier one, then read the checkpoint to resume: what is read is what no other process
+        can be writing."""
+        config = self._active_config()
+        if self.subcommand == "fit" and is_launching_process():
+            self._run_directory = RunDirectory(config.run_dir).claim(subdirectories=(CHECKPOINT_DIR,))
+            checkpoint_dir = Path(config.run_dir) / CHECKPOINT_DIR
+            self._find_checkpoint(config, checkpoint_dir)  # again: it may have changed before the lock
+            if not config.ckpt_path and any(checkpoint_dir.glob("*.ckpt")):
+                raise ConfigError(
+                    f"{checkpoint_dir.parent} already holds checkpoints of an earlier run; resume it with "
+                    "--ckpt_path last or start a new run with another --run_dir"
+                )
+        if config.get("ckpt_path"):
             self._loaded_checkpoint = load_checkpoint(config.ckpt_path)
-        elif self.subcommand == "fit" and any(checkpoint_dir.glob("*.ckpt")):
-            raise ConfigError(
-                f"{checkpoint_dir.parent} already holds checkpoints of an earlier run; resume it with "
-                "--ckpt_path last or start a new run with another --run_dir"
-            )
 
     def instantiate_trainer(self, **kwargs) -> pl.Trainer:
         """Lightning's Trainer, writing checkpoints with :class:`AtomicCheckpointIO`; settings it rejects
@@ -187,6 +198,12 @@ class LitMetaCLI(LightningCLI):
         except (MisconfigurationException, ValueError, ImportError, RuntimeError) as error:
             reason = " ".join(str(error).split())
             raise ConfigError(f"the trainer settings cannot run here: {reason}") from None
+        configured = trainer.strategy.checkpoint_io
+        if type(configured) is not TorchCheckpointIO:
+            raise ConfigError(
+                f"trainer.plugins sets the checkpoint writer {type(configured).__name__}, but lit-meta "
+                "writes checkpoints with its own (atomic and verified, docs/reliability.md); remove it"
+            )
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         cores = len(os.sched_getaffinity(0))
         if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
@@ -197,6 +214,7 @@ class LitMetaCLI(LightningCLI):
         return trainer
 
     def after_instantiate_classes(self) -> None:
+        self._claim_and_read_checkpoint()
         if self._loaded_checkpoint is not None:
             config = self._active_config()
             check_compatible(

@@ -100,19 +100,22 @@ def run_reporting_bad_input(command: Callable[[], T]) -> tuple[int, T | None]:
     from jsonargparse import ArgumentError
 
     from lit_meta.files import describe_os_error, environment_error_in
+    from lit_meta.launch import is_launching_process
 
+    # every process of a data-parallel job reports; the workers say that they are one
+    prefix = "error:" if is_launching_process() else "error (data-parallel worker):"
     try:
         return 0, command()
     except ArgumentError as error:
-        print(f"error: {one_line_parser_error(str(error))}", file=sys.stderr)
+        print(f"{prefix} {one_line_parser_error(str(error))}", file=sys.stderr)
         return BAD_INPUT, None
     except Exception as error:
         known = config_error_in(error, (ConfigError, RunStopped))
         if known is not None:
-            print(f"error: {known}", file=sys.stderr)
+            print(f"{prefix} {known}", file=sys.stderr)
             return (BAD_INPUT if isinstance(known, ConfigError) else RUN_STOPPED), None
         machine = environment_error_in(error)
         if machine is None:
             raise
-        print(f"error: {describe_os_error(machine)}", file=sys.stderr)
+        print(f"{prefix} {describe_os_error(machine)}", file=sys.stderr)
         return RUN_STOPPED, None

@@ -13,7 +13,9 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -21,31 +23,26 @@ from typing import BinaryIO
 PARTIAL_SUFFIX = ".partial"
 
 ENVIRONMENT_ERRNOS = frozenset(
-    {
-        errno.ENOSPC,
-        errno.EDQUOT,
-        errno.EROFS,
-        errno.EACCES,
-        errno.EPERM,
-        errno.EIO,
-        errno.EFBIG,
-        errno.ENOTDIR,
-    }
-)
-"""Failures of the machine rather than of lit-meta: a full disk or quota, a read-only mount, missing
-permission, an I/O error, a path through a file."""
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG, errno.ESTALE,
+     errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG}
+)  # fmt: skip
+"""Failures of the machine or of a path rather than of lit-meta: a full disk or quota, a read-only mount,
+missing permission, an I/O error, a stale network handle, a directory or a file in the way, a name too
+long."""
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path`` and, once it has returned and the bytes
     are on disk, rename it over ``path``. Any error propagates after the temporary file is removed, and
     leaves ``path`` as it was."""
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)  # write what a link names
     partial = path.parent / f".{path.name}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}"
     # created as any new file would be (mode 0o666 less the umask), unlike tempfile's private 0o600
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
+            with contextlib.suppress(FileNotFoundError):  # a replaced file keeps its mode
+                os.fchmod(file.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -81,17 +78,19 @@ def ensure_writable_directory(directory: str | Path) -> Path:
     return directory
 
 
-def remove_partial_files(directory: str | Path) -> list[Path]:
-    """Remove the temporary files that writes into ``directory`` left when their process was killed;
-    call it only while no other process can be writing there (under the run lock)."""
+def remove_partial_files(directory: str | Path, name: str = "*", older_than: float = 0.0) -> list[Path]:
+    """Remove the temporary files that writes into ``directory`` (of files called ``name``) left when
+    their process was killed. Call it where no other process can be writing (under the run lock), or
+    with ``older_than`` seconds that no write takes."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    removed = []
-    for partial in directory.glob(f".*{PARTIAL_SUFFIX}"):
+    removed, now = [], time.time()
+    for partial in directory.glob(f".{name}.*{PARTIAL_SUFFIX}"):
         with contextlib.suppress(OSError):
-            partial.unlink()
-            removed.append(partial)
+            if now - partial.stat().st_mtime >= older_than:
+                partial.unlink()
+                removed.append(partial)
     return removed
 
 

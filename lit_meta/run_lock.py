@@ -28,22 +28,12 @@ LOCK_FILE = "run.lock"
 OWNER_FILE = "run.lock.owner"
 
 
-def is_launching_process() -> bool:
-    """Whether this process is the one that started the job, not a worker a launcher started for a
-    data-parallel rank > 0 (Lightning's DDP launcher sets ``LOCAL_RANK``/``NODE_RANK``, torchrun
-    ``RANK``, SLURM ``SLURM_PROCID``). Only the launching process takes the run lock."""
-    for key in ("RANK", "SLURM_PROCID"):
-        if key in os.environ:
-            return int(os.environ[key]) == 0
-    return all(int(os.environ.get(key, "0")) == 0 for key in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
-
-
 class RunDirectory:
     """Claims ``run_dir`` for one training process: checks it can be written, takes the lock, and
-    clears what a killed writer left behind (see :func:`lit_meta.files.remove_partial_files`).
+    clears what a writer killed there left behind (see :func:`lit_meta.files.remove_partial_files`).
 
-    :meth:`release` frees it; if this claim created the directory and nothing else was written into it
-    (the run was refused before it started), the directory is removed again.
+    :meth:`release` frees it; if this claim created the directory and nothing but the lock was written
+    into it (the run was refused before it started), the directory is removed, while still locked.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -51,24 +41,34 @@ class RunDirectory:
         self.created = False
         self._lock: FileLock | None = None
 
-    def claim(self) -> "RunDirectory":
+    def claim(self, subdirectories: tuple[str, ...] = ()) -> "RunDirectory":
+        """Take the directory; the partial files of killed writers in it and in ``subdirectories`` are
+        removed."""
         run_dir = self.run_dir
         if run_dir.exists() and not run_dir.is_dir():
             raise ConfigError(f"--run_dir {run_dir} is a file, not a directory")
-        self.created = not run_dir.exists()
         try:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir()
+                self.created = True
+            except FileExistsError:
+                self.created = False
             ensure_writable_directory(run_dir)
         except OSError as error:
-            raise ConfigError(f"the run directory {run_dir} cannot be written ({reason_of(error)})") from None
+            reason = reason_of(error)
+            raise ConfigError(f"the run directory {run_dir} cannot be written ({reason})") from None
         lock = FileLock(run_dir / LOCK_FILE)
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            self._remove_if_unused()
             raise ConfigError(
                 f"{run_dir} is in use by another training process ({self._owner()}); wait for it to end "
                 "or choose another --run_dir"
             ) from None
+        if not (run_dir / LOCK_FILE).is_file():  # locked just as a refused run gave the directory up
+            lock.release()
+            raise ConfigError(f"{run_dir} was being removed by another process; try again")
         self._lock = lock
         owner = {
             "pid": os.getpid(),
@@ -78,7 +78,7 @@ class RunDirectory:
         }
         with contextlib.suppress(OSError):
             atomic_write_text(run_dir / OWNER_FILE, json.dumps(owner))
-        for directory in (run_dir, *[path for path in run_dir.iterdir() if path.is_dir()]):
+        for directory in (run_dir, *(run_dir / name for name in subdirectories)):
             remove_partial_files(directory)
         return self
 
@@ -87,29 +87,20 @@ class RunDirectory:
             return
         with contextlib.suppress(OSError):
             (self.run_dir / OWNER_FILE).unlink(missing_ok=True)
+            if self.created and [path.name for path in self.run_dir.iterdir()] == [LOCK_FILE]:
+                (self.run_dir / LOCK_FILE).unlink()
+                self.run_dir.rmdir()
         self._lock.release()
         self._lock = None
-        self._remove_if_unused()
-
-    def _remove_if_unused(self) -> None:
-        """Remove the directory this claim created if only lock files are in it."""
-        if not self.created or self._lock is not None:
-            return
-        with contextlib.suppress(OSError):
-            if {path.name for path in self.run_dir.iterdir()} <= {LOCK_FILE, OWNER_FILE}:
-                for name in (LOCK_FILE, OWNER_FILE):
-                    (self.run_dir / name).unlink(missing_ok=True)
-                self.run_dir.rmdir()
 
     def _owner(self) -> str:
         """Who holds the lock, as far as its owner file says."""
         try:
             owner = json.loads((self.run_dir / OWNER_FILE).read_text())
-            return (
-                f"process {owner['pid']} on {owner['host']}, started {owner['started']}: {owner['command']}"
-            )
+            pid, host, started = owner["pid"], owner["host"], owner["started"]
+            return f"process {pid} on {host}, started {started}: {owner['command']}"
         except (OSError, ValueError, KeyError, TypeError):
             return "a process that has not said which"
 
 
-__all__ = ["LOCK_FILE", "OWNER_FILE", "RunDirectory", "is_launching_process"]
+__all__ = ["LOCK_FILE", "OWNER_FILE", "RunDirectory"]

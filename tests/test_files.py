@@ -26,6 +26,18 @@ def test_a_write_replaces_the_file_with_the_permissions_a_new_file_gets(tmp_path
     assert sorted(os.listdir(tmp_path)) == ["report.json"]
 
 
+def test_a_replaced_file_keeps_its_mode_and_a_link_keeps_pointing_at_it(tmp_path):
+    private = tmp_path / "private.ckpt"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    atomic_write_bytes(private, b"new")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.read_bytes() == b"new"
+    link = tmp_path / "latest.ckpt"
+    link.symlink_to(private.name)
+    atomic_write_bytes(link, b"newer")
+    assert link.is_symlink() and private.read_bytes() == b"newer"
+
+
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
 def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(failure, tmp_path):
     target = tmp_path / "last.ckpt"
@@ -48,6 +60,18 @@ def test_partial_files_of_a_killed_writer_are_removed_and_nothing_else(tmp_path)
     removed = remove_partial_files(tmp_path)
     assert [path.name for path in removed] == [".last.ckpt.0a1b2c.partial"]
     assert sorted(os.listdir(tmp_path)) == ["last.ckpt", "notes.partial"]
+
+
+def test_only_old_partial_files_of_the_named_target_go_when_others_may_be_writing(tmp_path):
+    old, fresh, other = (
+        tmp_path / name for name in (".c.pt.1.partial", ".c.pt.2.partial", ".d.pt.3.partial")
+    )
+    for path in (old, fresh, other):
+        path.write_bytes(b"half")
+    os.utime(old, (0, 0))  # written in 1970: its writer is long gone
+    os.utime(other, (0, 0))
+    assert remove_partial_files(tmp_path, "c.pt", older_than=3600) == [old]
+    assert fresh.exists() and other.exists()
 
 
 def test_a_directory_to_write_into(tmp_path):

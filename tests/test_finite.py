@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lit_meta.finite import first_non_finite, first_non_finite_in_state
+from lit_meta.finite import all_finite, first_non_finite, first_non_finite_in_state
 
 
 def reference(named):
@@ -13,8 +13,10 @@ def reference(named):
     return None
 
 
+@pytest.mark.parametrize("small", [1 << 20, 0])  # one copied tensor per group, or none copied
 @pytest.mark.parametrize("seed", range(20))
-def test_first_non_finite_agrees_with_a_loop(seed):
+def test_first_non_finite_agrees_with_a_loop(seed, small, monkeypatch):
+    monkeypatch.setattr("lit_meta.finite.SMALL", small)
     generator = torch.Generator().manual_seed(seed)
     named = []
     for index in range(8):
@@ -28,6 +30,7 @@ def test_first_non_finite_agrees_with_a_loop(seed):
     named.append(("empty", torch.empty(0)))
     named.append(("missing gradient", None))
     assert first_non_finite(named) == reference(named)
+    assert all_finite(tensor for _, tensor in named) is (reference(named) is None)
 
 
 def test_the_first_in_the_given_order_is_named_across_dtypes():

@@ -80,7 +80,7 @@ def test_resuming_with_a_diverging_rate_keeps_the_good_checkpoint(good_run, tmp_
     args = tiny_sine_run(run_dir, "maml", 6, "--ckpt_path", "last", "--model.init_args.inner_lr", "1e12")
     assert train_main(args) == 3
     line = one_error(capsys)
-    assert "training stopped at step 4: the meta-gradient of algorithm." in line
+    assert "training stopped at step 4: the training metric train/query_loss is not finite" in line
     assert f"the last checkpoint, {run_dir / 'checkpoints' / 'last.ckpt'}, is kept" in line
     assert {name: (run_dir / "checkpoints" / name).read_bytes() for name in before} == before
     assert not partial_files(run_dir)
@@ -286,6 +286,22 @@ def test_a_moved_run_directory_resumes_into_last_ckpt(good_run, tmp_path):
     assert step_of(moved / "checkpoints" / "last.ckpt") == 9
 
 
+def test_a_run_started_from_another_runs_checkpoint_keeps_its_own_best(good_run, tmp_path):
+    """Resuming run A's checkpoint into a new directory B must not carry A's best score over as B's: B
+    would then write best.ckpt only if it beat A, and could end with none."""
+    checkpoint = torch.load(good_run / "checkpoints" / "last.ckpt", weights_only=True)
+    key = next(name for name in checkpoint["callbacks"] if "Checkpoint" in name)
+    checkpoint["callbacks"][key]["best_model_score"] = torch.tensor(-1e9)  # unbeatable
+    checkpoint["callbacks"][key]["best_k_models"] = {
+        path: torch.tensor(-1e9) for path in checkpoint["callbacks"][key]["best_k_models"]
+    }
+    torch.save(checkpoint, tmp_path / "a.ckpt")
+    branch = tmp_path / "branch"
+    assert train_main(tiny_sine_run(branch, "maml", 6, "--ckpt_path", str(tmp_path / "a.ckpt"))) == 0
+    assert (branch / "checkpoints" / "best.ckpt").is_file()
+    assert checkpoint_state(branch)["best_model_path"] == str(branch / "checkpoints" / "best.ckpt")
+
+
 # ---------------------------------------------------------------------------------- damaged checkpoints
 def _flip_bytes_in_weights(source: Path, target: Path) -> None:
     data = bytearray(source.read_bytes())
@@ -448,6 +464,29 @@ def test_load_policy_never_runs_code_from_a_crafted_export(tmp_path):
     with pytest.raises(ValueError, match="not a Gymnasium space"):
         PPO.load(crafted, device="cpu")
     assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "env"),
+    [("PPO", "CartPole-v1"), ("A2C", "CartPole-v1"), ("DQN", "CartPole-v1"), ("SAC", "Pendulum-v1"),
+     ("TD3", "Pendulum-v1")],
+)  # fmt: skip
+def test_load_policy_rebuilds_every_kind_of_export(algorithm, env, tmp_path):
+    import gymnasium as gym
+    import numpy as np
+
+    from lit_meta.sb3 import SB3_ALGORITHMS, export_policy, load_policy
+
+    kwargs = {"net_arch": [16], "activation_fn": torch.nn.Tanh}
+    model = SB3_ALGORITHMS[algorithm]("MlpPolicy", env, policy_kwargs=kwargs, device="cpu", seed=0)
+    policy = load_policy(export_policy(model, tmp_path / "meta_policy.zip"))
+    assert type(policy) is type(model.policy)
+    for name, tensor in model.policy.state_dict().items():
+        assert torch.equal(policy.state_dict()[name], tensor), name
+    for seed in range(3):
+        observation = gym.make(env).reset(seed=seed)[0]
+        expected = model.predict(observation, deterministic=True)[0]
+        assert np.array_equal(policy.predict(observation, deterministic=True)[0], expected)
 
 
 def test_load_policy_of_an_archive_without_a_description(tmp_path):

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from lit_meta.errors import ConfigError
-from lit_meta.files import atomic_write
+from lit_meta.files import atomic_write, remove_partial_files
 
 IMAGE_SIZE = 28
 DRAWINGS_PER_CHARACTER = 20
@@ -111,6 +111,7 @@ def load_images(root: Path, subset: str, archives: list[Path], cache_dir: Path |
               "characters": images.characters}  # fmt: skip
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
+        remove_partial_files(cache.parent, cache.name, older_than=3600)  # left by a killed writer
         atomic_write(cache, lambda file: torch.save(stored, file))
     except OSError:
         pass  # a read-only data folder: decode again next time

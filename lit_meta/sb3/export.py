@@ -11,6 +11,7 @@ reads its weights with ``torch.load(weights_only=True)``; the ``data`` entry is 
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,10 @@ def load_policy(
             description = json.loads(bundle.read(DESCRIPTION_ENTRY)) if DESCRIPTION_ENTRY in names else None
             require(WEIGHTS_ENTRY in names, f"{path} holds no policy weights ({WEIGHTS_ENTRY})")
             weights = bundle.read(WEIGHTS_ENTRY)
-    except (zipfile.BadZipFile, ValueError) as error:
-        raise ConfigError(f"{path} is not a Stable-Baselines3 archive ({error})") from None
+    except (zipfile.BadZipFile, ValueError, zlib.error, EOFError, OSError) as error:
+        raise ConfigError(
+            f"{path} is not a readable Stable-Baselines3 archive ({first_line(error)})"
+        ) from None
     require(damaged is None, f"{path} is damaged: its entry {damaged} does not match its checksum")
     if description is None:
         require(
@@ -100,12 +103,15 @@ def load_policy(
     )
     policy_class = algorithm_class.policy_aliases.get(description.get("policy"))
     require(policy_class is not None, f"{path} names an unknown policy {description.get('policy')!r}")
-    policy = policy_class(
-        _space_from_plain(description["observation_space"]),
-        _space_from_plain(description["action_space"]),
-        lambda _: 0.0,  # the learning-rate schedule of an optimizer that is never stepped here
-        **policy_kwargs,
-    )
+    try:
+        policy = policy_class(
+            _space_from_plain(description["observation_space"]),
+            _space_from_plain(description["action_space"]),
+            lambda _: 0.0,  # the learning-rate schedule of an optimizer that is never stepped here
+            **policy_kwargs,
+        )
+    except (TypeError, ValueError, KeyError, AssertionError) as error:
+        raise ConfigError(f"{path} describes a policy that cannot be built ({first_line(error)})") from None
     try:
         state = torch.load(io.BytesIO(weights), map_location=device, weights_only=True)
         policy.load_state_dict(state)
@@ -124,7 +130,10 @@ def _describe(model: BaseAlgorithm) -> dict | None:
     )
     if SB3_ALGORITHMS.get(name) is not type(model) or alias is None:
         return None
-    kwargs = dict(model.policy_kwargs)
+    # the optimizer of a loaded policy is never stepped here (A2C's default names RMSprop, not plain data)
+    kwargs = {
+        k: v for k, v in model.policy_kwargs.items() if k not in ("optimizer_class", "optimizer_kwargs")
+    }
     if isinstance(model, OnPolicyAlgorithm):
         kwargs["use_sde"] = model.use_sde  # passed to the policy beside policy_kwargs
     try:
