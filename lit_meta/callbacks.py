@@ -1,13 +1,16 @@
 """Lightning callbacks with lit-meta's conventions for runs."""
 
+import math
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.trainer.states import TrainerFn
 
 from lit_meta.errors import RunStopped, require
 from lit_meta.finite import all_finite, first_non_finite
@@ -85,18 +88,52 @@ class StopOnNonFinite(pl.Callback):
     loss), with one sentence naming the step, the quantity and the learning rates, before any
     checkpoint of the broken weights is written (lit-meta's checkpoint plugin refuses them as well).
 
-    After every training step the weights the optimizers update are checked: a non-finite gradient or
-    loss makes them non-finite in the same step. That check is one reduction per device and one host
-    synchronisation (its cost is in docs/benchmarks.md). When it fails, and on every logging step, the
-    full check names the culprit, in order: a ``train/...`` metric, a gradient (still in ``.grad``), a
-    weight, a buffer.
+    The fast check looks at the weights the optimizers update: a non-finite gradient or loss makes them
+    non-finite in the same step. It is one reduction per device and one host synchronisation, run
+    after every step unless that would cost more than :data:`BUDGET` of a step's time (steps of a
+    millisecond or two): then after every few steps, at most :data:`MAX_INTERVAL`, and always before a
+    checkpoint is saved. When it fails, on every logging step and before every save, the full check
+    names the culprit, in order: a ``train/...`` metric, a gradient (still in ``.grad``), a weight, a
+    buffer. Its cost is in docs/benchmarks.md.
     """
+
+    BUDGET = 0.01
+    """The largest share of a training step's time the fast check may take."""
+    MAX_INTERVAL = 10
+
+    def __init__(self) -> None:
+        self.interval = 1
+        self.checked_step = 0
+        self._step_started = 0.0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx):
+        self._step_started = time.perf_counter()
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
     ) -> None:
-        logging_step = trainer.global_step % trainer.log_every_n_steps == 0
-        if not logging_step and all_finite(_optimized_parameters(trainer)):
+        step_seconds = time.perf_counter() - self._step_started
+        step = trainer.global_step
+        if step % trainer.log_every_n_steps == 0:
+            self._check(trainer, pl_module, full=True)
+        elif step - self.checked_step >= self.interval:
+            started = time.perf_counter()
+            self._check(trainer, pl_module, full=False)
+            check_seconds = time.perf_counter() - started
+            needed = math.ceil(check_seconds / (self.BUDGET * max(step_seconds, 1e-9)))
+            self.interval = min(self.MAX_INTERVAL, max(1, needed))
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.checked_step = trainer.global_step  # a resumed run starts from a checked checkpoint
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint) -> None:
+        if trainer.state.fn == TrainerFn.FITTING and self.checked_step != trainer.global_step:
+            self._check(trainer, pl_module, full=True)
+
+    def _check(self, trainer: pl.Trainer, pl_module: pl.LightningModule, full: bool) -> None:
+        unchecked_since = self.checked_step
+        self.checked_step = trainer.global_step
+        if not full and all_finite(_optimized_parameters(trainer)):
             return
         parameters = list(pl_module.named_parameters())
         metrics = [
@@ -113,10 +150,14 @@ class StopOnNonFinite(pl.Callback):
             ]
         )
         if broken is not None:
-            self._stop(trainer, pl_module, trainer.global_step, broken)
+            step = trainer.global_step
+            when = f"step {step}"
+            if step - unchecked_since > 1:
+                when += f" (the weights were last found finite after step {unchecked_since})"
+            self._stop(trainer, pl_module, when, broken)
 
     @staticmethod
-    def _stop(trainer: pl.Trainer, pl_module: pl.LightningModule, step: int, quantity: str) -> None:
+    def _stop(trainer: pl.Trainer, pl_module: pl.LightningModule, when: str, quantity: str) -> None:
         rates = [
             f"{name}={value}"
             for name, value in pl_module.hparams.items()
@@ -137,7 +178,7 @@ class StopOnNonFinite(pl.Callback):
             else "no checkpoint had been written"
         )
         raise RunStopped(
-            f"training stopped at step {step}: {quantity} is not finite (NaN or infinity); {hint}; {kept}"
+            f"training stopped at {when}: {quantity} is not finite (NaN or infinity); {hint}; {kept}"
         )
 
 

@@ -28,12 +28,12 @@ class PoisonAt(pl.Callback):
                 next(pl_module.parameters()).view(-1)[0] = float("nan")
 
 
-def fail_checkpoint_write(fault: str, at_save: int) -> None:
-    """Make save number ``at_save`` (1-based) of ``last.ckpt`` fail in the middle of writing its bytes:
-    ``kill`` (SIGKILL, as kill -9), ``enospc`` (a full disk) or ``eacces`` (a read-only directory)."""
-    import lit_meta.checkpoint_io as checkpoint_io
+def failing_atomic_write(fault: str, at_save: int):
+    """lit-meta's ``atomic_write`` for checkpoints, except that save number ``at_save`` (1-based) of
+    ``last.ckpt`` fails in the middle of writing its bytes: ``kill`` (SIGKILL, as kill -9), ``enospc`` (a
+    full disk) or ``eacces`` (a read-only directory)."""
+    from lit_meta.files import atomic_write as real_atomic_write
 
-    real_atomic_write = checkpoint_io.atomic_write
     saves = {"count": 0}
 
     def atomic_write(path, write):
@@ -51,12 +51,14 @@ def fail_checkpoint_write(fault: str, at_save: int) -> None:
 
         return real_atomic_write(path, half_then_fail)
 
-    checkpoint_io.atomic_write = atomic_write
+    return atomic_write
 
 
 if __name__ == "__main__":  # python tests/reliability_helpers.py <fault> <at_save> <train.py arguments>
     sys.path.insert(0, os.getcwd())
-    fail_checkpoint_write(sys.argv[1], int(sys.argv[2]))
+    import lit_meta.checkpoint_io
     from lit_meta.cli import main
+
+    lit_meta.checkpoint_io.atomic_write = failing_atomic_write(sys.argv[1], int(sys.argv[2]))
 
     sys.exit(main(sys.argv[3:]))

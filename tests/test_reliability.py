@@ -95,6 +95,24 @@ def test_a_non_finite_training_metric_stops_the_run(tmp_path, capsys):
     )
 
 
+def test_when_steps_are_too_short_to_check_each_one_a_save_is_still_checked_first(
+    tmp_path, capsys, monkeypatch
+):
+    """With a check dearer than its budget, the guard checks every 10th step only; the NaN put into the
+    weights at step 2 is then found by the check before the save at step 3, which is not written."""
+    from lit_meta.callbacks import StopOnNonFinite
+
+    monkeypatch.setattr(StopOnNonFinite, "BUDGET", 1e-12)
+    poison = ["--trainer.callbacks+", "tests.reliability_helpers.PoisonAt", "--trainer.callbacks.step", "2"]
+    args = tiny_sine_run(tmp_path / "run", "fomaml", 30, "--trainer.log_every_n_steps", "50", *poison)
+    assert train_main(args) == 3
+    line = one_error(capsys)
+    assert line.startswith(
+        "error: training stopped at step 3 (the weights were last found finite after step 1): the weight "
+    )
+    assert not list(tmp_path.glob("run/checkpoints/*.ckpt"))
+
+
 def _rl_runs(tmp_path: Path) -> dict[str, list[str]]:
     from .test_maml_rl_cli import tiny_run as maml_rl
     from .test_rl2_cli import tiny_run as rl2
@@ -180,12 +198,17 @@ def test_kill_9_during_a_save_keeps_the_previous_checkpoint_and_resume_cleans_up
 @pytest.mark.parametrize(
     ("fault", "reason"), [("enospc", "No space left on device"), ("eacces", "Permission denied")]
 )
-def test_the_first_failed_save_stops_the_run_and_keeps_the_previous_checkpoint(fault, reason, tmp_path):
+def test_the_first_failed_save_stops_the_run_and_keeps_the_previous_checkpoint(
+    fault, reason, tmp_path, capsys, monkeypatch
+):
+    from .reliability_helpers import failing_atomic_write
+
+    monkeypatch.setattr("lit_meta.checkpoint_io.atomic_write", failing_atomic_write(fault, 2))
     run_dir = tmp_path / "run"
-    result = run_script(HELPERS, fault, "2", *tiny_sine_run(run_dir, "fomaml", 9))
-    assert result.returncode == 3, result.stderr[-2000:]
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1, result.stderr[-2000:]
+    assert train_main(tiny_sine_run(run_dir, "fomaml", 9)) == 3
+    captured = capsys.readouterr()
+    lines = error_lines(captured.err)
+    assert len(lines) == 1, captured.err[-2000:]
     last = run_dir / "checkpoints" / "last.ckpt"
     assert lines[0] == (
         f"error: checkpoint {last} could not be written ({reason}); "
@@ -193,7 +216,7 @@ def test_the_first_failed_save_stops_the_run_and_keeps_the_previous_checkpoint(f
     )
     assert step_of(last) == 3 and load_checkpoint(last)
     assert not partial_files(run_dir)
-    assert "last checkpoint:" not in result.stdout  # no claim of a checkpoint that was not written
+    assert "last checkpoint:" not in captured.out  # no claim of a checkpoint that was not written
 
 
 def _mount(*args: str) -> bool:
@@ -335,14 +358,14 @@ def test_damaged_truncated_and_foreign_files_are_refused(good_run, tmp_path, cap
     assert one_error(capsys) == f"error: checkpoint {tmp_path} is a directory, not a checkpoint file"
 
 
-def test_a_config_file_given_as_checkpoint_gets_no_unsafe_advice():
-    result = run_script("evaluate.py", "--ckpt", "configs/sine_reptile.yaml")
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith(
-        "error: checkpoint configs/sine_reptile.yaml is corrupt or not a checkpoint at all: "
+def test_a_config_file_given_as_checkpoint_gets_no_unsafe_advice(capsys):
+    assert evaluate_main(["--ckpt", str(ROOT / "configs/sine_reptile.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: checkpoint {ROOT / 'configs/sine_reptile.yaml'} is corrupt or not a checkpoint at all: "
         "it is not a PyTorch checkpoint archive"
     )
-    assert "weights_only" not in result.stderr and "False" not in result.stderr
+    assert "weights_only" not in err and "False" not in err
 
 
 # ------------------------------------------------------------------------------- one sentence, exit 2
@@ -358,11 +381,10 @@ def test_a_config_file_given_as_checkpoint_gets_no_unsafe_advice():
         ),
     ],
 )
-def test_trainer_settings_that_used_to_raise_tracebacks(override, message, tmp_path):
-    result = run_script("train.py", *tiny_sine_run(tmp_path / "run", "maml", 3), *override)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith(message), result.stderr[-2000:]
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # no "Seed set to 0" before it
+def test_trainer_settings_that_used_to_raise_tracebacks(override, message, tmp_path, capsys):
+    assert train_main([*tiny_sine_run(tmp_path / "run", "maml", 3), *override]) == 2
+    assert one_error(capsys).startswith(message)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_dir_that_is_a_file(tmp_path, capsys):
