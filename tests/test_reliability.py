@@ -234,16 +234,14 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def test_a_full_disk_stops_the_run_and_loses_nothing(good_run, small_disk):
+def test_a_full_disk_stops_the_run_and_loses_nothing(good_run, small_disk, capsys):
     run_dir = copy_run(good_run, small_disk / "run")
     before = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
     free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
     (small_disk / "filler").write_bytes(b"\0" * (free - 24 * 1024))  # room for logs, not a checkpoint
-    result = run_script("train.py", *tiny_sine_run(run_dir, "maml", 9, "--ckpt_path", "last"))
-    assert result.returncode == 3, result.stderr[-2000:]
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1, result.stderr[-2000:]
-    assert lines[0].startswith("error: checkpoint ") and "(No space left on device)" in lines[0]
+    assert train_main(tiny_sine_run(run_dir, "maml", 9, "--ckpt_path", "last")) == 3
+    line = one_error(capsys)
+    assert line.startswith("error: checkpoint ") and "(No space left on device)" in line
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == before
     assert not partial_files(run_dir)
 
