@@ -21,6 +21,7 @@ import torch
 
 from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
 from lit_meta.errors import ConfigError, first_line
+from lit_meta.files import reason_of
 from lit_meta.finite import first_non_finite_in_state
 from lit_meta.modules import FewShotModule, MAMLRLModule, MetaLearningModule, SB3ReptileModule
 from lit_meta.modules.checkpointing import checkpoint_stamp
@@ -90,7 +91,7 @@ def _check_archive(path: Path) -> None:
             f"archive ({first_line(error)})"
         ) from None
     except OSError as error:
-        raise ConfigError(f"checkpoint {path} cannot be read ({error.strerror or error})") from None
+        raise ConfigError(f"checkpoint {path} cannot be read ({reason_of(error)})") from None
     if damaged is not None:
         raise ConfigError(
             f"checkpoint {path} is damaged: its entry {damaged} does not match the checksum stored with it"

@@ -44,23 +44,30 @@ def first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def config_error_in(
-    error: BaseException, kinds: tuple[type[BaseException], ...] = (ConfigError,)
-) -> BaseException | None:
-    """The error of one of ``kinds`` (default :class:`ConfigError`) that ``error`` is or was raised
-    from, if any.
+def cause_in_chain(error: BaseException, matches: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception along ``error``'s chain of causes and contexts (``error`` included) that
+    ``matches``, if any.
 
     Libraries between lit-meta and the user (jsonargparse instantiating classes, Lightning running
-    hooks) re-raise errors wrapped in their own; the original sentence is found along the chain.
+    hooks, torch cleaning up after a failed write) re-raise errors wrapped in their own; the original
+    is found along the chain.
     """
     seen = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, kinds):
+        if matches(current):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def config_error_in(
+    error: BaseException, kinds: tuple[type[BaseException], ...] = (ConfigError,)
+) -> BaseException | None:
+    """The error of one of ``kinds`` (default :class:`ConfigError`) that ``error`` is or was raised
+    from, if any."""
+    return cause_in_chain(error, lambda cause: isinstance(cause, kinds))
 
 
 _PARSER_NOISE = (

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from lit_meta.errors import cause_in_chain
+
 PARTIAL_SUFFIX = ".partial"
 
 ENVIRONMENT_ERRNOS = frozenset(
@@ -108,14 +110,9 @@ def describe_os_error(error: OSError) -> str:
 def environment_error_in(error: BaseException) -> OSError | None:
     """The :class:`OSError` of the machine (see :data:`ENVIRONMENT_ERRNOS`) that ``error`` is or was
     raised from, if any."""
-    seen = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError) and current.errno in ENVIRONMENT_ERRNOS:
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return cause_in_chain(
+        error, lambda cause: isinstance(cause, OSError) and cause.errno in ENVIRONMENT_ERRNOS
+    )
 
 
 def _sync_directory(directory: Path) -> None:
