@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lit_meta.checkpoints import load_checkpoint, rebuild
+from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
 from lit_meta.noise import silence_library_noise
+from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -63,7 +64,7 @@ def run(setting: str, tasks: int, minutes: float, overrides: list[str]) -> dict:
         mean, half_width = mean_confidence_interval(curves[name].sum(1))
         totals[name] = {"mean": mean, "ci": half_width}
     per_pull = {name: summarise_per_step(curves[name]) for name in METHODS}
-    plot = plots.plot_adaptation_curve(
+    plot = plots.plot_adaptation_curves(
         per_pull,
         RESULTS / f"bandits_rl2-{setting}.png",
         f"RL² on {setting} Bernoulli bandits · {tasks} held-out tasks",

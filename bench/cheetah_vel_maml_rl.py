@@ -66,7 +66,7 @@ def main() -> None:
         report = evaluate(str(run_dir / "checkpoints" / "last.ckpt"), tasks=args.tasks, steps=args.steps)
         held_out_plot = RESULTS / f"{NAME}-adaptation.png"
         shutil.copy(report["files"]["return_plot"], held_out_plot)
-    training_plot = plots.plot_adaptation_curve(
+    training_plot = plots.plot_adaptation_curves(
         {name: [{"step": i, "mean": v, "ci": float("nan")} for i, v in enumerate(values)]
          for name, values in curve.items()},
         RESULTS / f"{NAME}-training.png", "HalfCheetah goal velocity · meta-training",

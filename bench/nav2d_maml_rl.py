@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from lit_meta.checkpoints import load_checkpoint, rebuild
+from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
 from lit_meta.noise import silence_library_noise
+from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -76,7 +77,7 @@ def main() -> None:
         mean, half_width = mean_confidence_interval(values[:, 1])
         final[labels[name]] = {"mean": mean, "ci": half_width}
     before, half_width = mean_confidence_interval(curves["meta-learned init"][:, 0])
-    plot = plots.plot_adaptation_curve(
+    plot = plots.plot_adaptation_curves(
         summary, RESULTS / "nav2d_maml_rl-adaptation.png",
         f"2D navigation · {args.tasks} held-out goals", ylabel="return",
         xlabel="policy-gradient adaptation steps", x_values=list(range(args.steps + 1)),

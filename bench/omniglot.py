@@ -27,12 +27,13 @@ import torchvision.transforms as T
 from PIL import Image
 
 from lit_meta.algorithms import build_algorithm
-from lit_meta.checkpoints import load_checkpoint, rebuild
+from lit_meta.checkpoints import load_checkpoint
 from lit_meta.datamodules import OmniglotDataModule
 from lit_meta.evaluation.adaptation import predict
 from lit_meta.evaluation.stats import mean_confidence_interval
 from lit_meta.nn import Conv4
 from lit_meta.noise import silence_library_noise
+from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "omniglot"
@@ -206,7 +207,7 @@ def accuracy(algorithm: str, seconds: int, shots: int, test_tasks: int) -> list[
         test_set = cli.datamodule.eval_tasks("test", test_tasks, 25, shots=shots)
         hparams = cli.model.hparams
         trained, _ = rebuild(load_checkpoint(f"{folder}/run/checkpoints/last.ckpt"), "the lit-meta run")
-        mean, ci = final_accuracy(trained.algorithm, test_set, hparams.eval_inner_steps)
+        mean, ci = final_accuracy(trained.algorithm, test_set, hparams.eval_steps)
         rows.append({"algorithm": algorithm, "loop": "lit-meta", "shots": shots, "seconds": seconds,
                      "meta_iterations": cli.trainer.global_step, "accuracy": mean, "ci": ci})  # fmt: skip
     torch.manual_seed(0)
@@ -217,7 +218,7 @@ def accuracy(algorithm: str, seconds: int, shots: int, test_tasks: int) -> list[
         algorithm if algorithm == "reptile" else "maml", model, CROSS_ENTROPY, hparams.inner_lr, 1,
         inner_batch_size=hparams.inner_batch_size, inner_optimizer=hparams.inner_optimizer,
     )  # fmt: skip
-    mean, ci = final_accuracy(adaptation, test_set, hparams.eval_inner_steps)
+    mean, ci = final_accuracy(adaptation, test_set, hparams.eval_steps)
     rows.append({"algorithm": algorithm, "loop": "learn2learn reference", "shots": shots, "seconds": seconds,
                  "meta_iterations": iterations, "accuracy": mean, "ci": ci})  # fmt: skip
     return rows

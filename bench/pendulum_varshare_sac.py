@@ -1,4 +1,4 @@
-"""Multi-task VarShare SAC on Pendulum variants (seed 000): the average deterministic return over the
+"""Multi-task VarShare SAC on Pendulum variants (VarShare spec): the average deterministic return over the
 training tasks and SAC updates per second, with and without the Reptile meta-update; then, on unseen
 tasks (new task id, μ = 0), the return after 0..K episodes of SAC from each model's θ and from scratch.
 
@@ -19,15 +19,16 @@ from pathlib import Path
 
 import torch
 
-from lit_meta.checkpoints import load_checkpoint, rebuild
+from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.stats import summarise_per_step
 from lit_meta.noise import silence_library_noise
+from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-VARIANTS = {"VarShare SAC + Reptile": [], "VarShare SAC": ["--model.init_args.meta_update_alpha", "null"]}
+VARIANTS = {"VarShare SAC + Reptile": [], "VarShare SAC": ["--model.init_args.meta_step_size", "null"]}
 
 
 def main() -> None:
@@ -69,7 +70,7 @@ def main() -> None:
             tasks = datamodule.eval_tasks("test", args.tasks)
             curves.update(module.adaptation_curves(tasks, args.steps, None, "test", wanted, progress=True))
     summary = {name: summarise_per_step(values) for name, values in curves.items()}
-    plot = plots.plot_adaptation_curve(
+    plot = plots.plot_adaptation_curves(
         summary, RESULTS / "pendulum_varshare_sac-unseen.png", f"Pendulum · {args.tasks} unseen tasks",
         ylabel="return", xlabel="SAC training episodes on the unseen task",
         x_values=list(range(args.steps + 1)),

@@ -1,10 +1,11 @@
-"""A plain-PyTorch Reptile loop on sine tasks, written from seed 003's ``reptile_train``.
+"""A plain-PyTorch Reptile loop on sine tasks, written from the Reptile specification's ``reptile_train``.
 
 This is the yardstick for lit-meta's sine Reptile (bench/sine_reptile.py): no Lightning, no
-learn2learn, the seed's structure line by line (save θ, k SGD steps with ``torch.optim.SGD`` on the
-task, θ ← θ + ε(θ̃ − θ), log the query loss every 500 iterations), with the Reptile paper's sine
-settings: MLP 1-64-64-1 tanh, 50 points per task in 5 minibatches of 10, inner lr 0.02, one task per
-iteration, ε = 0.1 annealed linearly to 0. Tasks come from the same sampler as lit-meta's.
+learn2learn, the Reptile specification's structure line by line (save θ, k SGD steps with
+``torch.optim.SGD`` on the task, θ ← θ + ε(θ̃ − θ), log the query loss every 500 iterations), with
+the Reptile paper's sine settings: MLP 1-64-64-1 tanh, 50 points per task in 5 minibatches of 10,
+inner lr 0.02, one task per iteration, ε = 0.1 annealed linearly to 0. Tasks come from the same
+sampler as lit-meta's.
 
     python bench/reference_reptile_sine.py --iterations 30000
 """
@@ -36,7 +37,7 @@ def reptile_train(
     log_every=500,
     on_log=None,
 ):
-    """Seed 003's reptile_train for regression, with the Reptile paper's linear ε annealing."""
+    """The Reptile specification's reptile_train for regression, with the paper's linear ε annealing."""
     for iteration in range(iterations):
         original_params = {name: param.clone() for name, param in model.named_parameters()}
         tasks = next(task_stream)
@@ -60,7 +61,7 @@ def reptile_train(
 
 
 def reptile_adapt(model, support_x, support_y, inner_lr=0.02, inner_steps=32):
-    """Seed 003's reptile_adapt (MSE): copy, k full-batch SGD steps."""
+    """The Reptile specification's reptile_adapt (MSE): copy, k full-batch SGD steps."""
     adapted = copy.deepcopy(model)
     optimizer = torch.optim.SGD(adapted.parameters(), lr=inner_lr)
     for _ in range(inner_steps):

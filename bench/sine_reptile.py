@@ -1,4 +1,4 @@
-"""lit-meta's sine Reptile against a plain-PyTorch loop from seed 003 (bench/reference_reptile_sine.py).
+"""lit-meta's sine Reptile against bench/reference_reptile_sine.py, a plain loop from the Reptile spec.
 
 Both run the Reptile paper's sine setting (configs/sine_reptile.yaml) on the same task stream, one torch
 thread each, and are scored on the same 1,000 held-out tasks after 32 SGD steps on 10 support points.

@@ -10,39 +10,27 @@ damaged bytes would load as wrong weights; :func:`load_checkpoint` checks them f
 that are not finite.
 """
 
-import inspect
 import pickle
 import zipfile
 import zlib
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 
-from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
 from lit_meta.errors import ConfigError, first_line
 from lit_meta.files import reason_of
 from lit_meta.finite import first_non_finite_in_state
-from lit_meta.modules import FewShotModule, MAMLRLModule, MetaLearningModule, SB3ReptileModule
-from lit_meta.modules.checkpointing import checkpoint_stamp
-from lit_meta.modules.rl2 import RL2Module
-from lit_meta.modules.varshare_sac import VarShareSACModule
 
-MODULES: dict[str, type[MetaLearningModule]] = {
-    "FewShotModule": FewShotModule,
-    "MAMLRLModule": MAMLRLModule,
-    "SB3ReptileModule": SB3ReptileModule,
-    "RL2Module": RL2Module,
-    "VarShareSACModule": VarShareSACModule,
+CHECKPOINT_KEY = "lit_meta"
+"""Top-level checkpoint key: ``{"module": <class name>, "datamodule": <class name>, "format": <int>}``."""
+CHECKPOINT_FORMAT = 2
+"""Format 2 renamed hyperparameters (:data:`RENAMED_HYPERPARAMETERS`); format 1 files are upgraded on load."""
+RENAMED_HYPERPARAMETERS: dict[str, dict[str, str]] = {
+    "FewShotModule": {"eval_inner_steps": "eval_steps"},
+    "MAMLRLModule": {"clip": "clip_range"},
+    "VarShareSACModule": {"meta_update_alpha": "meta_step_size"},
 }
-"""The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
-DATAMODULES: dict[str, type[pl.LightningDataModule]] = {
-    "SineDataModule": SineDataModule,
-    "OmniglotDataModule": OmniglotDataModule,
-    "RLTaskDataModule": RLTaskDataModule,
-}
-INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
-"""Constructor arguments that take objects (not stored): the module's defaults are used instead."""
+"""Per module class: hyperparameter names of format-1 checkpoints and the names they have now."""
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -71,6 +59,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ConfigError(f"checkpoint {path} is corrupt or truncated ({first_line(error)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(f"checkpoint {path} is not a Lightning checkpoint (it has no state_dict)")
+    upgrade_checkpoint(checkpoint)
     broken = first_non_finite_in_state(checkpoint["state_dict"])
     if broken is not None:
         raise ConfigError(
@@ -98,34 +87,47 @@ def _check_archive(path: Path) -> None:
         )
 
 
-def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
-    """The module (weights loaded) and datamodule that wrote ``checkpoint``, built from its stored
-    hyperparameters through lit-meta's own class registry: nothing named in the file is imported."""
+def upgrade_checkpoint(checkpoint: dict) -> dict:
+    """Convert, in place, a checkpoint of an earlier format to the current one (hyperparameters renamed
+    since are given their new names); returns it. A checkpoint without a lit-meta stamp is left alone."""
+    stamp = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(stamp, dict) or stamp.get("format", 1) >= CHECKPOINT_FORMAT:
+        return checkpoint
+    hparams = checkpoint.get("hyper_parameters", {})
+    for old, new in RENAMED_HYPERPARAMETERS.get(stamp.get("module"), {}).items():
+        if old in hparams and new not in hparams:
+            hparams[new] = hparams.pop(old)
+    stamp["format"] = CHECKPOINT_FORMAT
+    return checkpoint
+
+
+def check_compatible(
+    checkpoint: dict, module_name: str, hparams: dict, architecture_hparams: tuple[str, ...], source: str = ""
+) -> None:
+    """Raise :class:`ConfigError` unless ``checkpoint`` was written by ``module_name`` with the same
+    values of ``architecture_hparams`` as ``hparams``."""
+    source = source or "the checkpoint"
     stamp = checkpoint_stamp(checkpoint, source)
-    module_class = MODULES.get(stamp["module"])
-    if module_class is None:
+    if stamp["module"] != module_name:
         raise ConfigError(
-            f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
+            f"{source} holds a {stamp['module']}, but this run is configured for a {module_name}"
         )
-    module = module_class(**_init_kwargs(module_class, checkpoint.get("hyper_parameters", {})))
-    datamodule_class = DATAMODULES.get(stamp.get("datamodule", ""))
-    datamodule = None
-    if datamodule_class is not None:
-        datamodule = datamodule_class(
-            **_init_kwargs(datamodule_class, checkpoint.get("datamodule_hyper_parameters", {}))
-        )
-        if hasattr(module, "check_data"):
-            module.check_data(datamodule)  # modules built on their data (RL spaces) are complete now
-    try:
-        module.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        raise ConfigError(
-            f"{source} has weights that do not fit its own hyperparameters ({first_line(error)})"
-        ) from None
-    return module, datamodule
+    saved = checkpoint.get("hyper_parameters", {})
+    for name in architecture_hparams:
+        if _as_list(saved.get(name)) != _as_list(hparams.get(name)):
+            raise ConfigError(
+                f"{source} was trained with {name}={saved.get(name)!r}, "
+                f"but this run is configured with {name}={hparams.get(name)!r}"
+            )
 
 
-def _init_kwargs(cls: type, hparams: dict) -> dict:
-    """The stored hyperparameters that ``cls.__init__`` accepts as plain values (no injected objects)."""
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", *INJECTED_ARGUMENTS}
-    return {key: value for key, value in hparams.items() if key in accepted}
+def checkpoint_stamp(checkpoint: dict, source: str) -> dict:
+    """The identity stamp of a lit-meta checkpoint; :class:`ConfigError` if there is none."""
+    stamp = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(stamp, dict) or not isinstance(stamp.get("module"), str):
+        raise ConfigError(f"{source} was not written by lit-meta (it has no '{CHECKPOINT_KEY}' entry)")
+    return stamp
+
+
+def _as_list(value: object) -> object:
+    return list(value) if isinstance(value, tuple | list) else value

@@ -31,12 +31,12 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from lit_meta.callbacks import RunCheckpoint
 from lit_meta.checkpoint_io import AtomicCheckpointIO
-from lit_meta.checkpoints import load_checkpoint
-from lit_meta.errors import ConfigError, require, run_reporting_bad_input
+from lit_meta.checkpoints import check_compatible, load_checkpoint
+from lit_meta.entry_points import run_reporting_bad_input
+from lit_meta.errors import ConfigError, require
 from lit_meta.files import atomic_write_text
 from lit_meta.launch import is_launching_process
 from lit_meta.modules import MetaLearningModule
-from lit_meta.modules.checkpointing import check_compatible
 from lit_meta.noise import silence_library_noise
 from lit_meta.run_lock import RunDirectory
 
@@ -224,8 +224,7 @@ class LitMetaCLI(LightningCLI):
                 self.model.ARCHITECTURE_HPARAMS,
                 source=f"checkpoint {config.ckpt_path}",
             )
-        if hasattr(self.model, "check_data"):
-            self.model.check_data(self.datamodule)
+        self.model.check_data(self.datamodule)
         if self.trainer is not None:
             self.model.check_trainer(self.trainer)
             if hasattr(self.datamodule, "check_trainer"):

@@ -1,22 +1,14 @@
-"""The two exception types a user sees as one sentence instead of a traceback.
+"""The two exception types a user sees as one sentence instead of a traceback, and the checks that
+raise them. The command-line entry points turn them into exit statuses (:mod:`lit_meta.entry_points`).
 
 * :class:`ConfigError`, bad user input: everything a user can get wrong (a config value, a missing or
-  damaged file, a checkpoint from another model). Exit status 2 (:data:`BAD_INPUT`).
+  damaged file, a checkpoint from another model).
 * :class:`RunStopped`, a run that stopped on a failure it cannot continue past: a loss or weights that
   stopped being finite, a checkpoint that could not be written (a full disk, a read-only mount). What
-  was on disk before is intact. Exit status 3 (:data:`RUN_STOPPED`); an error of the machine
-  (:func:`lit_meta.files.environment_error_in`) raised anywhere else counts as one too.
+  was on disk before is intact.
 """
 
-import sys
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
-
-
-BAD_INPUT = 2
-RUN_STOPPED = 3
 
 
 class ConfigError(ValueError):
@@ -68,61 +60,3 @@ def config_error_in(
     """The error of one of ``kinds`` (default :class:`ConfigError`) that ``error`` is or was raised
     from, if any."""
     return cause_in_chain(error, lambda cause: isinstance(cause, kinds))
-
-
-_PARSER_NOISE = (
-    "Parser key",
-    "Does not validate",
-    "Subtypes:",
-    "Errors:",
-    "Given value",
-    "Expected a <class 'NoneType'>",
-    "Problem with given class_path",
-)
-
-
-def one_line_parser_error(message: str) -> str:
-    """jsonargparse's report of a bad command-line or config value, reduced to ``key: reason``.
-
-    Its reports nest one block per level of subclass resolution (``model`` -> ``FewShotModule`` ->
-    ``inner_lr``); the innermost key and the first line that says what is wrong are what a user needs.
-    """
-    lines = [line.strip().removeprefix("- ").strip() for line in message.splitlines()]
-    keys = [line.split('"')[1] for line in lines if line.startswith('Parser key "')]
-    reasons = [
-        line.split('": ', 1)[1] if line.startswith('Parser key "') and '": ' in line else line
-        for line in lines
-        if line and (not line.startswith(_PARSER_NOISE) or '": ' in line)
-    ]
-    if not keys or not reasons:
-        return " ".join(line for line in lines if line)
-    return f"{'.'.join(keys)}: {reasons[0]}"
-
-
-def run_reporting_bad_input(command: Callable[[], T]) -> tuple[int, T | None]:
-    """Run a command-line entry point: ``(0, result)``, or ``(status, None)`` after printing one line
-    ``error: <reason>`` on stderr when it failed on bad input (a parser error or a :class:`ConfigError`,
-    status 2), or stopped on a failure (a :class:`RunStopped` or an error of the machine such as a full
-    disk, status 3), anywhere in the chain of causes. Any other exception propagates: it is a bug."""
-    from jsonargparse import ArgumentError
-
-    from lit_meta.files import describe_os_error, environment_error_in
-    from lit_meta.launch import is_launching_process
-
-    # every process of a data-parallel job reports; the workers say that they are one
-    prefix = "error:" if is_launching_process() else "error (data-parallel worker):"
-    try:
-        return 0, command()
-    except ArgumentError as error:
-        print(f"{prefix} {one_line_parser_error(str(error))}", file=sys.stderr)
-        return BAD_INPUT, None
-    except Exception as error:
-        known = config_error_in(error, (ConfigError, RunStopped))
-        if known is not None:
-            print(f"{prefix} {known}", file=sys.stderr)
-            return (BAD_INPUT if isinstance(known, ConfigError) else RUN_STOPPED), None
-        machine = environment_error_in(error)
-        if machine is None:
-            raise
-        print(f"{prefix} {describe_os_error(machine)}", file=sys.stderr)
-        return RUN_STOPPED, None

@@ -63,3 +63,100 @@ def run_script(
         env=env,
         timeout=600,
     )
+
+
+def tiny_run(name: str, run_dir: Path, steps: int, *extra: str, omniglot_cache: Path | None = None) -> list:
+    """``fit`` arguments running ``configs/<name>.yaml`` tiny (tests/reference_runs.py), ``steps`` steps."""
+    from tests.reference_runs import tiny_run_args
+
+    return tiny_run_args(
+        name, run_dir, "--trainer.max_steps", str(steps), *extra, omniglot_cache=omniglot_cache
+    )
+
+
+def train(args: list[str]) -> None:
+    """Run the training command line in this process; it must succeed."""
+    from lit_meta.cli import main as train_main
+
+    assert train_main(args) == 0
+
+
+def refused(args: list[str], capsys) -> str:
+    """Run the training command line on bad input: it must exit with status 2 after one error line,
+    which is returned."""
+    from lit_meta.cli import main as train_main
+
+    assert train_main(args) == 2
+    return only_error_line(capsys)
+
+
+def train_tiny_config(name: str, run_dir: Path, omniglot_cache: Path | None = None) -> dict:
+    """Train ``configs/<name>.yaml`` tiny in a subprocess, as a user would (``train.py``); it must end with
+    the parameters recorded for it (tests/reference_runs.py). Returns its last checkpoint."""
+    from tests.reference_runs import assert_parameters_as_recorded, tiny_run_args
+
+    trained = run_script("train.py", *tiny_run_args(name, run_dir, omniglot_cache=omniglot_cache))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert_parameters_as_recorded(name, run_dir / "checkpoints" / "last.ckpt")
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def only_error_line(capsys) -> str:
+    """The one ``error...:`` line a failed command printed on stderr (there must be exactly one)."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def assert_same_state(expected: object, found: object, where: str = "checkpoint") -> None:
+    """Two checkpoint entries are equal bit for bit, tensors included, at any depth."""
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(found, torch.Tensor) and torch.equal(expected, found), where
+    elif isinstance(expected, dict):
+        assert isinstance(found, dict) and expected.keys() == found.keys(), where
+        for key, value in expected.items():
+            assert_same_state(value, found[key], f"{where}.{key}")
+    elif isinstance(expected, list | tuple):
+        assert isinstance(found, list | tuple) and len(expected) == len(found), where
+        for index, (value, other) in enumerate(zip(expected, found, strict=True)):
+            assert_same_state(value, other, f"{where}[{index}]")
+    else:
+        assert expected == found or (expected != expected and found != found), where  # NaN equals NaN
+
+
+NOT_TRAINING_STATE = ("callbacks", "hyper_parameters", "datamodule_hyper_parameters", "epoch", "loops")
+"""Checkpoint entries that name the run's own directory or command line, or count Lightning's own loop
+progress (which a resumed run counts its own way); the training stream's position is compared apart."""
+
+
+def assert_resume_is_exact(
+    tiny_run, tmp_path: Path, batches: int = 2, stop_by: str = "epochs"
+) -> tuple[Path, Path]:
+    """Train ``tiny_run(run_dir)`` straight for ``2 * batches`` steps, and again stopped after ``batches``
+    steps and resumed from ``last.ckpt``: the resumed run must end with exactly the state of the straight
+    one (weights, optimizer, schedules, task stream, random generators, the module's own extra state),
+    and not with the weights it was stopped with. Returns both run directories.
+
+    ``stop_by="epochs"`` stops the first part at the end of an epoch of ``batches`` steps (the total of
+    ``trainer.max_steps`` stays, so schedules annealed over it agree); ``"steps"`` stops it with
+    ``trainer.max_steps``."""
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    if stop_by == "epochs":
+        epochs = lambda n: ["--trainer.max_epochs", str(n), "--trainer.limit_train_batches", str(batches)]  # noqa: E731
+    else:
+        epochs = lambda n: ["--trainer.max_steps", str(n * batches)]  # noqa: E731
+    train([*tiny_run(straight), *epochs(2)])
+    train([*tiny_run(interrupted), *epochs(1)])
+    halfway = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert halfway["global_step"] == batches
+    train([*tiny_run(interrupted), *epochs(2), "--ckpt_path", "last"])
+    expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert expected["global_step"] == resumed["global_step"] == 2 * batches
+    for key in expected.keys() - set(NOT_TRAINING_STATE):
+        assert_same_state(expected[key], resumed[key], key)
+    stream = lambda c: c["loops"]["fit_loop"]["state_dict"]["combined_loader"]  # noqa: E731
+    assert_same_state(stream(expected), stream(resumed), "training stream")
+    weights = lambda c: [v for v in c["state_dict"].values() if isinstance(v, torch.Tensor)]  # noqa: E731
+    assert any(not torch.equal(a, b) for a, b in zip(weights(halfway), weights(resumed), strict=True))
+    return straight, interrupted

@@ -10,14 +10,8 @@ import torch
 from lit_meta.cli import main as train_main
 from lit_meta.evaluate import main as evaluate_main
 
-from .conftest import QUIET, ROOT, run_script
+from .conftest import QUIET, ROOT, only_error_line, run_script
 from .test_train_cli import tiny_sine_run
-
-
-def error_line(capsys) -> str:
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +48,13 @@ def test_bad_training_values(override, message, tmp_path, capsys):
         *QUIET,
     ]
     assert train_main([*args, *override]) == 2
-    assert message in error_line(capsys)
+    assert message in only_error_line(capsys)
     assert not (tmp_path / "run").exists()
 
 
 def test_a_missing_config_file(capsys):
     assert train_main(["fit", "--config", "configs/no_such_experiment.yaml"]) == 2
-    assert error_line(capsys).startswith("error: config: File does not exist:")
+    assert only_error_line(capsys).startswith("error: config: File does not exist:")
 
 
 @pytest.mark.parametrize(
@@ -79,22 +73,22 @@ def test_a_missing_config_file(capsys):
 )
 def test_values_of_the_wrong_type_are_named_in_one_line(override, expected, capsys):
     assert train_main(["fit", "--config", str(ROOT / "configs/sine_maml.yaml"), *override]) == 2
-    assert error_line(capsys) == expected
+    assert only_error_line(capsys) == expected
 
 
 def test_missing_and_corrupt_checkpoints_on_resume(tmp_path, capsys):
     args = ["fit", "--config", str(ROOT / "configs/sine_maml.yaml"), *QUIET]
     assert train_main([*args, "--run_dir", str(tmp_path / "new"), "--ckpt_path", "last"]) == 2
-    assert "there is no last.ckpt to resume from in" in error_line(capsys)
+    assert "there is no last.ckpt to resume from in" in only_error_line(capsys)
     assert (
         train_main([*args, "--run_dir", str(tmp_path / "x"), "--ckpt_path", str(tmp_path / "gone.ckpt")]) == 2
     )
-    assert "gone.ckpt does not exist" in error_line(capsys)
+    assert "gone.ckpt does not exist" in only_error_line(capsys)
     corrupt = tmp_path / "corrupt.ckpt"
     for seed in range(5):  # random bytes break the unpickler in different places
         corrupt.write_bytes(random.Random(seed).randbytes(2048))
         assert train_main([*args, "--run_dir", str(tmp_path / "y"), "--ckpt_path", str(corrupt)]) == 2
-        assert "corrupt.ckpt is corrupt" in error_line(capsys)
+        assert "corrupt.ckpt is corrupt" in only_error_line(capsys)
 
 
 def test_resuming_a_checkpoint_of_another_algorithm_or_shape(reptile_run, tmp_path, capsys):
@@ -103,7 +97,7 @@ def test_resuming_a_checkpoint_of_another_algorithm_or_shape(reptile_run, tmp_pa
     assert train_main([*maml, "--ckpt_path", last]) == 2
     assert (
         "was trained with algorithm='reptile', but this run is configured with algorithm='maml'"
-        in error_line(capsys)
+        in only_error_line(capsys)
     )
     reptile = [
         "fit",
@@ -114,14 +108,14 @@ def test_resuming_a_checkpoint_of_another_algorithm_or_shape(reptile_run, tmp_pa
         *QUIET,
     ]
     assert train_main([*reptile, "--model.init_args.hidden_sizes", "[8]", "--ckpt_path", last]) == 2
-    assert "was trained with hidden_sizes=[64, 64]" in error_line(capsys)
+    assert "was trained with hidden_sizes=[64, 64]" in only_error_line(capsys)
 
 
 def test_a_fresh_run_never_overwrites_an_earlier_one(reptile_run, capsys):
     checkpoints = {path: path.read_bytes() for path in (reptile_run / "checkpoints").iterdir()}
     args = tiny_sine_run(reptile_run, "reptile", 3, "--model.init_args.compile_inner_loop", "false")
     assert train_main(args) == 2
-    assert "already holds checkpoints of an earlier run; resume it with --ckpt_path last" in error_line(
+    assert "already holds checkpoints of an earlier run; resume it with --ckpt_path last" in only_error_line(
         capsys
     )
     assert {path: path.read_bytes() for path in (reptile_run / "checkpoints").iterdir()} == checkpoints
@@ -144,7 +138,9 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_code(reptile_run, t
     torch.save(checkpoint, crafted)
 
     assert evaluate_main(["--ckpt", str(crafted)]) == 2
-    assert "was refused: it stores Python objects other than tensors and plain data" in error_line(capsys)
+    assert "was refused: it stores Python objects other than tensors and plain data" in only_error_line(
+        capsys
+    )
     resume = [
         "fit",
         "--config",
@@ -154,7 +150,7 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_code(reptile_run, t
         *QUIET,
     ]
     assert train_main([*resume, "--ckpt_path", str(crafted)]) == 2
-    assert "was refused" in error_line(capsys)
+    assert "was refused" in only_error_line(capsys)
     assert not (tmp_path / "pwned").exists()
     # control: an unsafe load of the same file does run the payload, so the refusal above is what saved us
     torch.load(crafted, weights_only=False)
@@ -163,30 +159,32 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_code(reptile_run, t
 
 def test_evaluation_of_unusable_checkpoints(reptile_run, tmp_path, capsys):
     assert evaluate_main(["--ckpt", str(tmp_path / "missing.ckpt")]) == 2
-    assert "missing.ckpt does not exist" in error_line(capsys)
+    assert "missing.ckpt does not exist" in only_error_line(capsys)
 
     checkpoint = torch.load(reptile_run / "checkpoints" / "last.ckpt", weights_only=True)
     foreign = dict(checkpoint, lit_meta={"module": "SomeoneElsesModule", "format": 1})
     torch.save(foreign, tmp_path / "foreign.ckpt")
     assert evaluate_main(["--ckpt", str(tmp_path / "foreign.ckpt")]) == 2
-    assert "holds a SomeoneElsesModule, which this version of lit-meta cannot evaluate" in error_line(capsys)
+    assert "holds a SomeoneElsesModule, which this version of lit-meta cannot evaluate" in only_error_line(
+        capsys
+    )
 
     unstamped = {key: value for key, value in checkpoint.items() if key != "lit_meta"}
     torch.save(unstamped, tmp_path / "unstamped.ckpt")
     assert evaluate_main(["--ckpt", str(tmp_path / "unstamped.ckpt")]) == 2
-    assert "was not written by lit-meta" in error_line(capsys)
+    assert "was not written by lit-meta" in only_error_line(capsys)
 
     mismatched = dict(checkpoint, hyper_parameters={**checkpoint["hyper_parameters"], "hidden_sizes": [8]})
     torch.save(mismatched, tmp_path / "mismatched.ckpt")
     assert evaluate_main(["--ckpt", str(tmp_path / "mismatched.ckpt")]) == 2
-    assert "has weights that do not fit its own hyperparameters" in error_line(capsys)
+    assert "has weights that do not fit its own hyperparameters" in only_error_line(capsys)
 
     last = str(reptile_run / "checkpoints" / "last.ckpt")
     assert evaluate_main(["--ckpt", last, "--tasks", "0"]) == 2
-    assert "tasks must be positive" in error_line(capsys)
+    assert "tasks must be positive" in only_error_line(capsys)
     if not torch.cuda.is_available():
         assert evaluate_main(["--ckpt", last, "--device", "cuda"]) == 2
-        assert "no CUDA device is available" in error_line(capsys)
+        assert "no CUDA device is available" in only_error_line(capsys)
 
 
 def test_bad_input_from_the_shell_is_one_line_and_exit_status_2(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,16 @@ import pytest
 from lit_meta.cli import main as train_main
 from lit_meta.evaluate import evaluate
 
-from .conftest import OMNIGLOT_ROOT, QUIET, ROOT, requires_omniglot, run_script
-from .test_train_cli import assert_identical_runs
+from .conftest import (
+    OMNIGLOT_ROOT,
+    QUIET,
+    ROOT,
+    assert_resume_is_exact,
+    only_error_line,
+    requires_omniglot,
+    run_script,
+)
+from .reference_runs import OMNIGLOT, assert_parameters_as_recorded, tiny_run_args
 
 pytestmark = requires_omniglot
 CONFIGS = sorted((ROOT / "configs").glob("omniglot_*.yaml"))
@@ -21,26 +30,15 @@ def data_args(cache: Path) -> list[str]:
 
 
 def tiny(cache: Path) -> list[str]:
-    return [
-        *QUIET, *data_args(cache),
-        "--trainer.max_steps", "2",
-        "--trainer.val_check_interval", "2",
-        "--trainer.log_every_n_steps", "1",
-        "--data.init_args.val_tasks", "2",
-        "--data.init_args.test_tasks", "2",
-        "--data.init_args.eval_batch_size", "2",
-        "--data.init_args.meta_batch_size", "2",
-        "--model.init_args.eval_inner_steps", "2",
-    ]  # fmt: skip
+    return [*QUIET, *data_args(cache), *OMNIGLOT]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
 def test_every_omniglot_config_trains_and_evaluates(config, tmp_path, omniglot_cache):
     run_dir = tmp_path / config.stem
-    trained = run_script(
-        "train.py", "fit", "--config", str(config), "--run_dir", str(run_dir), *tiny(omniglot_cache)
-    )
+    trained = run_script("train.py", *tiny_run_args(config.stem, run_dir, omniglot_cache=omniglot_cache))
     assert trained.returncode == 0, trained.stderr[-3000:]
+    assert_parameters_as_recorded(config.stem, run_dir / "checkpoints" / "last.ckpt")
     evaluated = run_script(
         "evaluate.py", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--tasks", "3", "--steps", "2"
     )
@@ -68,11 +66,7 @@ def small_maml_run(run_dir: Path, cache: Path, steps: int, *extra: str) -> list[
 
 
 def test_resume_is_exact_with_the_omniglot_stream(tmp_path, omniglot_cache):
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    assert train_main(small_maml_run(straight, omniglot_cache, 10)) == 0
-    assert train_main(small_maml_run(interrupted, omniglot_cache, 5)) == 0
-    assert train_main([*small_maml_run(interrupted, omniglot_cache, 10), "--ckpt_path", "last"]) == 0
-    assert_identical_runs(straight, interrupted, steps=10)
+    assert_resume_is_exact(lambda run: small_maml_run(run, omniglot_cache, 10), tmp_path, 5, stop_by="steps")
 
 
 def test_short_maml_training_beats_chance_on_held_out_alphabets(tmp_path, omniglot_cache):
@@ -110,9 +104,9 @@ def test_bad_omniglot_settings_end_in_one_sentence(extra, message, tmp_path, omn
     args = ["fit", "--config", str(ROOT / "configs/omniglot_maml_5w1s.yaml"), "--run_dir", str(run_dir),
             *tiny(omniglot_cache), *extra]  # fmt: skip
     assert train_main(args) == 2
-    error = capsys.readouterr().err.strip().splitlines()[-1]
+    error = only_error_line(capsys)
     assert error.startswith("error: ")
-    assert __import__("re").search(message, error), error
+    assert re.search(message, error), error
     assert not run_dir.exists()
 
 

@@ -17,7 +17,7 @@ from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import main as train_main
 from lit_meta.evaluate import main as evaluate_main
 
-from .conftest import ROOT, run_script
+from .conftest import ROOT, only_error_line, run_script
 from .test_train_cli import tiny_sine_run
 
 HELPERS = "tests/reliability_helpers.py"
@@ -25,12 +25,6 @@ HELPERS = "tests/reliability_helpers.py"
 
 def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("error:")]
-
-
-def one_error(capsys) -> str:
-    lines = error_lines(capsys.readouterr().err)
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def step_of(path: Path) -> int:
@@ -66,7 +60,7 @@ def test_a_diverging_run_stops_with_one_sentence_and_writes_no_checkpoint(algori
     if algorithm == "reptile":
         args += ["--model.init_args.compile_inner_loop", "false"]
     assert train_main(args) == 3
-    line = one_error(capsys)
+    line = only_error_line(capsys)
     assert line.startswith("error: training stopped at step ")
     assert "is not finite (NaN or infinity)" in line
     assert "inner_lr=1000000000000.0" in line and "meta-optimizer lr=" in line
@@ -79,7 +73,7 @@ def test_resuming_with_a_diverging_rate_keeps_the_good_checkpoint(good_run, tmp_
     before = {name: (run_dir / "checkpoints" / name).read_bytes() for name in ("last.ckpt", "best.ckpt")}
     args = tiny_sine_run(run_dir, "maml", 6, "--ckpt_path", "last", "--model.init_args.inner_lr", "1e12")
     assert train_main(args) == 3
-    line = one_error(capsys)
+    line = only_error_line(capsys)
     assert "training stopped at step 4: the training metric train/query_loss is not finite" in line
     assert f"the last checkpoint, {run_dir / 'checkpoints' / 'last.ckpt'}, is kept" in line
     assert {name: (run_dir / "checkpoints" / name).read_bytes() for name in before} == before
@@ -90,8 +84,9 @@ def test_a_non_finite_training_metric_stops_the_run(tmp_path, capsys):
     poison = ["--trainer.callbacks+", "tests.reliability_helpers.PoisonAt", "--trainer.callbacks.step", "2",
               "--trainer.callbacks.target", "metric"]  # fmt: skip
     assert train_main(tiny_sine_run(tmp_path / "run", "fomaml", 6, *poison)) == 3
-    assert "training stopped at step 2: the training metric train/poisoned_loss is not finite" in one_error(
-        capsys
+    assert (
+        "training stopped at step 2: the training metric train/poisoned_loss is not finite"
+        in only_error_line(capsys)
     )
 
 
@@ -106,7 +101,7 @@ def test_when_steps_are_too_short_to_check_each_one_a_save_is_still_checked_firs
     poison = ["--trainer.callbacks+", "tests.reliability_helpers.PoisonAt", "--trainer.callbacks.step", "2"]
     args = tiny_sine_run(tmp_path / "run", "fomaml", 30, "--trainer.log_every_n_steps", "50", *poison)
     assert train_main(args) == 3
-    line = one_error(capsys)
+    line = only_error_line(capsys)
     assert line.startswith(
         "error: training stopped at step 3 (the weights were last found finite after step 1): the weight "
     )
@@ -134,7 +129,7 @@ def test_every_rl_module_stops_at_a_nan_weight_and_keeps_its_checkpoint(name, tm
     poison = ["--trainer.callbacks+", "tests.reliability_helpers.PoisonAt", "--trainer.callbacks.step", "3"]
     args = _rl_runs(tmp_path)[name] + ["--trainer.val_check_interval", "2", *poison]
     assert train_main(args) == 3
-    line = one_error(capsys)
+    line = only_error_line(capsys)
     assert line.startswith("error: training stopped at step 3: the weight ")
     assert "is not finite" in line and "is kept" in line
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -149,10 +144,10 @@ def test_checkpoints_with_non_finite_weights_are_refused_everywhere(good_run, tm
     poisoned = tmp_path / "nan.ckpt"
     torch.save(checkpoint, poisoned)
     assert evaluate_main(["--ckpt", str(poisoned)]) == 2
-    assert f"holds weights that are not finite (NaN or infinity in {name})" in one_error(capsys)
+    assert f"holds weights that are not finite (NaN or infinity in {name})" in only_error_line(capsys)
     args = tiny_sine_run(tmp_path / "resumed", "maml", 6, "--ckpt_path", str(poisoned))
     assert train_main(args) == 2
-    assert "holds weights that are not finite" in one_error(capsys)
+    assert "holds weights that are not finite" in only_error_line(capsys)
 
 
 def test_the_checkpoint_writer_refuses_non_finite_weights(tmp_path):
@@ -240,7 +235,7 @@ def test_a_full_disk_stops_the_run_and_loses_nothing(good_run, small_disk, capsy
     free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
     (small_disk / "filler").write_bytes(b"\0" * (free - 24 * 1024))  # room for logs, not a checkpoint
     assert train_main(tiny_sine_run(run_dir, "maml", 9, "--ckpt_path", "last")) == 3
-    line = one_error(capsys)
+    line = only_error_line(capsys)
     assert line.startswith("error: checkpoint ") and "(No space left on device)" in line
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == before
     assert not partial_files(run_dir)
@@ -264,7 +259,7 @@ def test_one_fit_per_run_directory_and_a_dead_process_never_blocks(tmp_path, cap
             time.sleep(0.2)
         for extra in ([], ["--ckpt_path", "last"]):
             assert train_main([*tiny_sine_run(run_dir, "fomaml", 9), *extra]) == 2
-            line = one_error(capsys)
+            line = only_error_line(capsys)
             assert f"{run_dir} is in use by another training process (process {first.pid} on " in line
             assert line.endswith("; wait for it to end or choose another --run_dir")
     finally:
@@ -279,10 +274,10 @@ def test_one_fit_per_run_directory_and_a_dead_process_never_blocks(tmp_path, cap
 def test_a_refused_fit_leaves_no_directory_behind(tmp_path, capsys):
     run_dir = tmp_path / "new"
     assert train_main(tiny_sine_run(run_dir, "maml", 3, "--model.init_args.inner_steps", "0")) == 2
-    assert one_error(capsys) == "error: inner_steps must be positive, got 0"
+    assert only_error_line(capsys) == "error: inner_steps must be positive, got 0"
     assert not run_dir.exists()
     assert train_main(tiny_sine_run(run_dir, "maml", 3, "--ckpt_path", "last")) == 2
-    assert "there is no last.ckpt to resume from" in one_error(capsys)
+    assert "there is no last.ckpt to resume from" in only_error_line(capsys)
     assert not run_dir.exists()
 
 
@@ -340,9 +335,9 @@ def test_damaged_truncated_and_foreign_files_are_refused(good_run, tmp_path, cap
     _flip_bytes_in_weights(good_run / "checkpoints" / "last.ckpt", damaged)
     torch.load(damaged, weights_only=True)  # control: torch itself notices nothing
     assert evaluate_main(["--ckpt", str(damaged)]) == 2
-    assert "is damaged: its entry " in one_error(capsys)
+    assert "is damaged: its entry " in only_error_line(capsys)
     assert train_main(tiny_sine_run(tmp_path / "r", "maml", 6, "--ckpt_path", str(damaged))) == 2
-    assert "is damaged" in one_error(capsys)
+    assert "is damaged" in only_error_line(capsys)
 
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes((good_run / "checkpoints" / "last.ckpt").read_bytes()[:20000])
@@ -350,10 +345,10 @@ def test_damaged_truncated_and_foreign_files_are_refused(good_run, tmp_path, cap
     empty.write_bytes(b"")
     for path in (truncated, empty):
         assert evaluate_main(["--ckpt", str(path)]) == 2
-        assert f"checkpoint {path} is corrupt or not a checkpoint at all" in one_error(capsys)
+        assert f"checkpoint {path} is corrupt or not a checkpoint at all" in only_error_line(capsys)
 
     assert evaluate_main(["--ckpt", str(tmp_path)]) == 2
-    assert one_error(capsys) == f"error: checkpoint {tmp_path} is a directory, not a checkpoint file"
+    assert only_error_line(capsys) == f"error: checkpoint {tmp_path} is a directory, not a checkpoint file"
 
 
 def test_a_config_file_given_as_checkpoint_gets_no_unsafe_advice(capsys):
@@ -381,7 +376,7 @@ def test_a_config_file_given_as_checkpoint_gets_no_unsafe_advice(capsys):
 )
 def test_trainer_settings_that_used_to_raise_tracebacks(override, message, tmp_path, capsys):
     assert train_main([*tiny_sine_run(tmp_path / "run", "maml", 3), *override]) == 2
-    assert one_error(capsys).startswith(message)
+    assert only_error_line(capsys).startswith(message)
     assert not (tmp_path / "run").exists()
 
 
@@ -389,7 +384,7 @@ def test_a_run_dir_that_is_a_file(tmp_path, capsys):
     existing = tmp_path / "notes.txt"
     existing.write_text("mine")
     assert train_main(tiny_sine_run(existing, "maml", 3)) == 2
-    assert one_error(capsys) == f"error: --run_dir {existing} is a file, not a directory"
+    assert only_error_line(capsys) == f"error: --run_dir {existing} is a file, not a directory"
     assert existing.read_text() == "mine"
 
 
@@ -413,21 +408,21 @@ def read_only(tmp_path):
 def test_read_only_run_directories_and_outputs(read_only, good_run, tmp_path, capsys):
     for run_dir in (read_only, read_only / "child"):
         assert train_main(tiny_sine_run(run_dir, "maml", 3)) == 2
-        line = one_error(capsys)
+        line = only_error_line(capsys)
         assert line.startswith(f"error: the run directory {run_dir} cannot be written (")
     last = str(good_run / "checkpoints" / "last.ckpt")
     assert evaluate_main(["--ckpt", last, "--tasks", "2", "--out", str(read_only)]) == 2
-    assert one_error(capsys).startswith(f"error: the results cannot be written to {read_only} (")
+    assert only_error_line(capsys).startswith(f"error: the results cannot be written to {read_only} (")
 
 
 def test_evaluation_arguments_that_used_to_raise_tracebacks(good_run, tmp_path, capsys):
     last = str(good_run / "checkpoints" / "last.ckpt")
     assert evaluate_main(["--ckpt", last, "--seed", "-1"]) == 2
-    assert one_error(capsys) == "error: seed must be zero or positive, got -1"
+    assert only_error_line(capsys) == "error: seed must be zero or positive, got -1"
     a_file = tmp_path / "report.txt"
     a_file.write_text("mine")
     assert evaluate_main(["--ckpt", last, "--tasks", "2", "--out", str(a_file)]) == 2
-    assert one_error(capsys).startswith(f"error: the results cannot be written to {a_file} (")
+    assert only_error_line(capsys).startswith(f"error: the results cannot be written to {a_file} (")
     assert a_file.read_text() == "mine"
 
 

@@ -7,35 +7,30 @@ from pathlib import Path
 import pytest
 import torch
 
-from lit_meta.checkpoints import load_checkpoint, rebuild
+from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import main as train_main
+from lit_meta.registry import rebuild
 
-from .conftest import QUIET, ROOT, run_script
+from .conftest import (
+    QUIET,
+    ROOT,
+    assert_resume_is_exact,
+    refused,
+    run_script,
+    tiny_run,
+)
+from .reference_runs import assert_parameters_as_recorded, tiny_run_args
 
 CONFIG = str(ROOT / "configs" / "bandits_rl2.yaml")
-
-
-def tiny_run(run_dir: Path, steps: int, *extra: str) -> list[str]:
-    return [
-        "fit", "--config", CONFIG, "--run_dir", str(run_dir), *QUIET,
-        "--trainer.max_steps", str(steps),
-        "--trainer.val_check_interval", "2", "--trainer.log_every_n_steps", "1",
-        "--data.init_args.meta_batch_size", "8",
-        "--data.init_args.val_tasks", "2",
-        "--model.init_args.hidden_size", "16",
-        "--model.init_args.minibatches", "2",
-        "--model.init_args.ppo_epochs", "2",
-        "--model.init_args.eval_episodes", "2",
-        *extra,
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A 2-step run of the config, trained in a subprocess exactly as a user would."""
     run_dir = tmp_path_factory.mktemp("rl2") / "run"
-    result = run_script("train.py", *tiny_run(run_dir, 2))
+    result = run_script("train.py", *tiny_run_args("bandits_rl2", run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert_parameters_as_recorded("bandits_rl2", run_dir / "checkpoints" / "last.ckpt")
     return run_dir
 
 
@@ -71,9 +66,8 @@ def test_the_config_trains_and_evaluates_against_the_bandit_baselines(trained):
 
 
 def test_the_10_arm_100_pull_config_trains(tmp_path):
-    args = tiny_run(tmp_path / "run", 2)
-    args[args.index(CONFIG)] = str(ROOT / "configs" / "bandits10x100_rl2.yaml")
-    assert train_main(args) == 0
+    assert train_main(tiny_run_args("bandits10x100_rl2", tmp_path / "run")) == 0
+    assert_parameters_as_recorded("bandits10x100_rl2", tmp_path / "run" / "checkpoints" / "last.ckpt")
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2
     assert checkpoint["state_dict"]["policy.actor.weight"].shape == (10, 16)  # 10 arms
@@ -82,22 +76,7 @@ def test_the_10_arm_100_pull_config_trains(tmp_path):
 
 def test_resume_is_exact(tmp_path):
     """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does."""
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    epochs = lambda n: ["--trainer.max_epochs", str(n), "--trainer.limit_train_batches", "2"]  # noqa: E731
-    assert train_main([*tiny_run(straight, 4), *epochs(2)]) == 0
-    assert train_main([*tiny_run(interrupted, 4), *epochs(1)]) == 0
-    halfway = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
-    assert halfway["global_step"] == 2
-    assert train_main([*tiny_run(interrupted, 4), *epochs(2), "--ckpt_path", "last"]) == 0
-    expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
-    resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
-    assert expected["global_step"] == resumed["global_step"] == 4
-    for key, value in expected["state_dict"].items():
-        assert torch.equal(value, resumed["state_dict"][key]), key
-    assert not torch.equal(halfway["state_dict"][key], resumed["state_dict"][key])
-    optimizer_state = lambda c: c["optimizer_states"][0]["state"]  # noqa: E731
-    for index, state in optimizer_state(expected).items():
-        assert torch.equal(state["exp_avg"], optimizer_state(resumed)[index]["exp_avg"])
+    assert_resume_is_exact(lambda run: tiny_run("bandits_rl2", run, 4), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -108,10 +87,8 @@ def test_resume_is_exact(tmp_path):
     ],
 )
 def test_a_checkpoint_of_another_size_is_refused(trained, override, message, capsys):
-    args = [*tiny_run(trained, 4), *override, "--ckpt_path", "last"]
-    assert train_main(args) == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], errors
+    args = [*tiny_run("bandits_rl2", trained, 4), *override, "--ckpt_path", "last"]
+    assert message in refused(args, capsys)
 
 
 def test_a_checkpoint_of_another_module_is_refused(trained, tmp_path, capsys):
@@ -119,10 +96,8 @@ def test_a_checkpoint_of_another_module_is_refused(trained, tmp_path, capsys):
     checkpoint["lit_meta"]["module"] = "FewShotModule"
     foreign = tmp_path / "foreign.ckpt"
     torch.save(checkpoint, foreign)
-    assert train_main([*tiny_run(tmp_path / "run", 4), "--ckpt_path", str(foreign)]) == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert (
-        len(errors) == 1 and "holds a FewShotModule, but this run is configured for a RL2Module" in errors[0]
+    assert "holds a FewShotModule, but this run is configured for a RL2Module" in refused(
+        [*tiny_run("bandits_rl2", tmp_path / "run", 4), "--ckpt_path", str(foreign)], capsys
     )
 
 
@@ -136,9 +111,7 @@ def test_a_checkpoint_of_another_module_is_refused(trained, tmp_path, capsys):
     ],
 )
 def test_bad_input_ends_in_one_sentence(override, message, tmp_path, capsys):
-    assert train_main([*tiny_run(tmp_path / "run", 1), *override]) == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], errors
+    assert message in refused([*tiny_run("bandits_rl2", tmp_path / "run", 1), *override], capsys)
 
 
 def test_a_short_training_beats_random_play_on_held_out_bandits(tmp_path):

@@ -9,40 +9,15 @@ import pytest
 import torch
 from stable_baselines3 import PPO, SAC
 
-from lit_meta.cli import main as train_main
-
-from .conftest import QUIET, ROOT, run_script
+from .conftest import assert_resume_is_exact, refused, run_script, tiny_run, train_tiny_config
 
 CONFIGS = {"cartpole_sb3_reptile": PPO, "pendulum_sb3_reptile": SAC}
-TINY = {
-    "cartpole_sb3_reptile": [
-        "--model.init_args.inner_timesteps", "128", "--model.init_args.eval_step_timesteps", "128"
-    ],
-    "pendulum_sb3_reptile": [
-        "--model.init_args.inner_updates", "20", "--model.init_args.eval_step_timesteps", "150"
-    ],
-}  # fmt: skip
-
-
-def tiny_run(name: str, run_dir: Path, steps: int, *extra: str) -> list[str]:
-    return [
-        "fit", "--config", str(ROOT / "configs" / f"{name}.yaml"), "--run_dir", str(run_dir), *QUIET,
-        "--trainer.max_steps", str(steps),
-        "--trainer.val_check_interval", "2",
-        "--data.init_args.meta_batch_size", "2",
-        "--data.init_args.val_tasks", "1",
-        "--model.init_args.eval_steps", "1",
-        "--model.init_args.eval_episodes", "1",
-        *TINY[name], *extra,
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_every_sb3_config_trains_exports_and_evaluates(name, tmp_path):
     run_dir = tmp_path / name
-    trained = run_script("train.py", *tiny_run(name, run_dir, 2))
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint = train_tiny_config(name, run_dir)
     assert checkpoint["global_step"] == 2
     with open(next((run_dir / "csv").glob("version_*/metrics.csv"))) as file:
         header = file.readline()
@@ -70,24 +45,12 @@ def test_every_sb3_config_trains_exports_and_evaluates(name, tmp_path):
 def test_resume_is_exact(name, tmp_path):
     """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does, with
     ε annealed over the same 4 (both runs have max_steps 4; the first stops at the end of epoch 1)."""
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    epochs = lambda n: ["--trainer.max_epochs", str(n), "--trainer.limit_train_batches", "2"]  # noqa: E731
     extra = ["--data.init_args.revisit_prob", "0.5"]  # the generator's own state matters too
-    assert train_main([*tiny_run(name, straight, 4, *extra), *epochs(2)]) == 0
-    assert train_main([*tiny_run(name, interrupted, 4, *extra), *epochs(1)]) == 0
-    halfway = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
-    assert halfway["global_step"] == 2
-    assert train_main([*tiny_run(name, interrupted, 4, *extra), *epochs(2), "--ckpt_path", "last"]) == 0
-    expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    _, interrupted = assert_resume_is_exact(lambda run: tiny_run(name, run, 4, *extra), tmp_path)
     resumed = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
-    assert expected["global_step"] == resumed["global_step"] == 4
-    for key, value in expected["state_dict"].items():
-        assert torch.equal(value, resumed["state_dict"][key]), key
-    assert not torch.equal(halfway["state_dict"][key], resumed["state_dict"][key])
-    stream = lambda c: c["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]  # noqa: E731
-    assert stream(resumed)["batches_drawn"] == 4
-    assert stream(resumed)["task_generator"] == stream(expected)["task_generator"]
-    assert len(stream(resumed)["task_generator"]["history"]) < 8  # some draws were revisits
+    stream = resumed["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
+    assert stream["batches_drawn"] == 4
+    assert len(stream["task_generator"]["history"]) < 8  # some draws were revisits
 
 
 def test_a_training_step_is_the_reptile_step_with_annealed_epsilon(tmp_path):
@@ -148,6 +111,4 @@ def test_a_training_step_is_the_reptile_step_with_annealed_epsilon(tmp_path):
     ],
 )
 def test_bad_input_ends_in_one_sentence(override, message, tmp_path, capsys):
-    assert train_main([*tiny_run("cartpole_sb3_reptile", tmp_path / "run", 1), *override]) == 2
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], errors
+    assert message in refused([*tiny_run("cartpole_sb3_reptile", tmp_path / "run", 1), *override], capsys)

@@ -6,23 +6,14 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from lit_meta.cli import main as train_main
 
-from .conftest import QUIET, ROOT, run_script
+from .conftest import QUIET, ROOT, assert_resume_is_exact, run_script
+from .reference_runs import SINE, assert_parameters_as_recorded, tiny_run_args
 
 CONFIGS = sorted((ROOT / "configs").glob("sine_*.yaml"))
-TINY = [
-    *QUIET,
-    "--trainer.max_steps", "4",
-    "--trainer.val_check_interval", "2",
-    "--trainer.log_every_n_steps", "2",
-    "--data.init_args.val_tasks", "4",
-    "--data.init_args.test_tasks", "4",
-    "--data.init_args.eval_batch_size", "2",
-    "--data.init_args.meta_batch_size", "2",
-]  # fmt: skip
+TINY = [*QUIET, *SINE]
 
 
 def tiny_sine_run(run_dir: Path, algorithm: str, max_steps: int, *extra: str) -> list[str]:
@@ -42,8 +33,9 @@ def tiny_sine_run(run_dir: Path, algorithm: str, max_steps: int, *extra: str) ->
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
 def test_every_config_trains_and_evaluates(config, tmp_path):
     run_dir = tmp_path / config.stem
-    trained = run_script("train.py", "fit", "--config", str(config), "--run_dir", str(run_dir), *TINY)
+    trained = run_script("train.py", *tiny_run_args(config.stem, run_dir))
     assert trained.returncode == 0, trained.stderr[-3000:]
+    assert_parameters_as_recorded(config.stem, run_dir / "checkpoints" / "last.ckpt")
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     assert (run_dir / "config.yaml").is_file()
@@ -87,32 +79,6 @@ def test_validate_test_and_print_config_subcommands(tmp_path):
     )
 
 
-def final_state(run_dir: Path) -> dict:
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["global_step"] > 0
-    return checkpoint
-
-
-def assert_identical_runs(straight: Path, interrupted: Path, steps: int) -> None:
-    """The last checkpoints of an uninterrupted and a resumed run hold the same weights, optimizer state
-    and task-stream position, bit for bit."""
-    expected, resumed = final_state(straight), final_state(interrupted)
-    assert resumed["global_step"] == expected["global_step"] == steps
-    for key, value in expected["state_dict"].items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(value, resumed["state_dict"][key]), key
-    assert expected["optimizer_states"][0]["state"].keys() == resumed["optimizer_states"][0]["state"].keys()
-    for key, state in expected["optimizer_states"][0]["state"].items():
-        for name, tensor in state.items():
-            assert torch.equal(
-                torch.as_tensor(tensor), torch.as_tensor(resumed["optimizer_states"][0]["state"][key][name])
-            )
-    # the task stream continued where it stopped instead of replaying or skipping tasks
-    stream = lambda c: c["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]  # noqa: E731
-    assert stream(resumed)["batches_drawn"] == stream(expected)["batches_drawn"] == steps
-    assert torch.equal(stream(resumed)["generator"], stream(expected)["generator"])
-
-
 @pytest.mark.parametrize(
     ("algorithm", "extra"),
     [
@@ -122,14 +88,9 @@ def assert_identical_runs(straight: Path, interrupted: Path, steps: int) -> None
 )
 def test_resume_is_exact(algorithm, extra, tmp_path):
     """Stopped after N steps and resumed to 2N, a run ends bit for bit where an uninterrupted one does."""
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    assert train_main(tiny_sine_run(straight, algorithm, 12, *extra)) == 0
-    assert train_main(tiny_sine_run(interrupted, algorithm, 6, *extra)) == 0
-    halfway = final_state(interrupted)
-    assert halfway["global_step"] == 6
-    assert train_main([*tiny_sine_run(interrupted, algorithm, 12, *extra), "--ckpt_path", "last"]) == 0
-
-    assert_identical_runs(straight, interrupted, steps=12)
+    _, interrupted = assert_resume_is_exact(
+        lambda run: tiny_sine_run(run, algorithm, 12, *extra), tmp_path, 6, stop_by="steps"
+    )
     # nothing of the first half was overwritten: its config is kept next to the resumed one
     assert len(list(interrupted.glob("config*.yaml"))) == 2
     assert len(list((interrupted / "csv").glob("version_*"))) == 2

@@ -122,7 +122,8 @@ class MetaAlgorithm(nn.Module, ABC):
     def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> nn.Module:
         """Return an independent copy of the learner adapted to one task with ``steps`` inner updates.
 
-        This is seed 003's ``reptile_adapt`` generalised: copy the meta-parameters, run the inner rule.
+        This is the Reptile specification's ``reptile_adapt`` generalised: copy the meta-parameters, run
+        the inner rule.
         """
         steps = self.inner_steps if steps is None else steps
         *_, adapted = self.adaptation_trajectory(support_x, support_y, steps)

@@ -1,9 +1,12 @@
 """MAML for reinforcement learning (Finn, Abbeel & Levine 2017, section 5.3) on top of :class:`MAML`.
 
 A task's support data are episodes of the policy before each inner step, its query data episodes of
-the adapted policy. The inner loss is REINFORCE with a linear feature baseline written as a DiCE
-surrogate (so second-order terms are right); the outer loss is PPO's clipped surrogate on the
-post-adaptation episodes. :func:`collect_task` samples the episodes; :class:`MAML`'s ``meta_gradient``
+the adapted policy. The inner loss is an importance-weighted REINFORCE surrogate ``−mean ρ_t A_t``
+(GAE over a linear feature baseline) which, at the policy that sampled the episodes, has the value and
+every derivative of the per-step DiCE surrogate built on learn2learn's ``magic_box``, so the
+meta-gradient's second-order terms are right (see
+:func:`~lit_meta.algorithms.policy_gradient.lvc_policy_loss`); the outer loss is PPO's clipped surrogate
+on the post-adaptation episodes. :func:`collect_task` samples the episodes; :class:`MAML`'s ``meta_gradient``
 then differentiates through the inner updates exactly as for supervised tasks.
 """
 
@@ -19,7 +22,7 @@ from lit_meta.algorithms.policy_gradient import (
     fit_linear_baseline,
     generalized_advantages,
     lvc_policy_loss,
-    normalise,
+    normalize,
     ppo_clip_loss,
 )
 from lit_meta.envs.rollouts import Episodes, EpisodeSampler
@@ -30,13 +33,15 @@ class AdvantageEstimator:
     """GAE(γ, λ) over a linear feature baseline fitted on the same episodes, normalised per batch."""
 
     gamma: float = 0.99
-    lam: float = 1.0
+    gae_lambda: float = 1.0
 
     def __call__(self, episodes: Episodes) -> Tensor:
         returns = discounted_returns(episodes.rewards, episodes.mask, self.gamma)
         values = fit_linear_baseline(episodes.observations, episodes.mask, returns)
-        advantages = generalized_advantages(episodes.rewards, values, episodes.mask, self.gamma, self.lam)
-        return normalise(advantages, episodes.mask)
+        advantages = generalized_advantages(
+            episodes.rewards, values, episodes.mask, self.gamma, self.gae_lambda
+        )
+        return normalize(advantages, episodes.mask)
 
 
 def log_probs(policy: nn.Module, episodes: Episodes) -> Tensor:
@@ -45,8 +50,9 @@ def log_probs(policy: nn.Module, episodes: Episodes) -> Tensor:
 
 
 def inner_loss(policy: nn.Module, episodes: Episodes, advantages: Tensor) -> Tensor:
-    """The adaptation loss: the (importance-weighted) per-step DiCE REINFORCE surrogate of ``policy`` on
-    ``episodes``, see :func:`~lit_meta.algorithms.policy_gradient.lvc_policy_loss`."""
+    """The adaptation loss: the importance-weighted REINFORCE surrogate of ``policy`` on ``episodes``
+    (DiCE's per-step surrogate at the sampling policy), see
+    :func:`~lit_meta.algorithms.policy_gradient.lvc_policy_loss`."""
     return lvc_policy_loss(log_probs(policy, episodes), episodes.log_probs, advantages, episodes.mask)
 
 
@@ -62,7 +68,7 @@ class PolicyGradientTask:
     support_advantages: list[Tensor]
     query: Episodes
     query_advantages: Tensor
-    clip: float = 0.2
+    clip_range: float = 0.2
 
     def support_loss(self, model: nn.Module, step: int) -> Tensor:
         return inner_loss(model, self.support[step], self.support_advantages[step])
@@ -70,7 +76,7 @@ class PolicyGradientTask:
     def query_loss(self, model: nn.Module) -> tuple[Tensor, None]:
         query = self.query
         loss = ppo_clip_loss(
-            log_probs(model, query), query.log_probs, self.query_advantages, query.mask, self.clip
+            log_probs(model, query), query.log_probs, self.query_advantages, query.mask, self.clip_range
         )
         return loss, None
 
@@ -112,7 +118,7 @@ def collect_task(
     seed: int,
     inner_steps: int,
     advantages: AdvantageEstimator,
-    clip: float = 0.2,
+    clip_range: float = 0.2,
 ) -> PolicyGradientTask:
     """Sample the support episodes (before each of ``inner_steps`` updates) and the query episodes (after
     them) of one task. ``inner_steps=0`` gives a task of the unadapted policy alone (joint training)."""
@@ -124,7 +130,7 @@ def collect_task(
         support_advantages=[advantage for _, advantage in support],
         query=query,
         query_advantages=query_advantages,
-        clip=clip,
+        clip_range=clip_range,
     )
 
 

@@ -72,16 +72,17 @@ ADAM_BETAS = (0.0, 0.999)
 
 class Reptile(MetaAlgorithm):
     """Reptile: for each task, ``inner_steps`` plain SGD steps of size ``inner_lr`` on minibatches of
-    its support set give θ̃_i; the meta-gradient is θ − mean_i θ̃_i (seed 003's ``reptile_train``).
+    its support set give θ̃_i; the meta-gradient is θ − mean_i θ̃_i (the Reptile specification's
+    ``reptile_train``).
 
     :param inner_batch_size: examples per inner minibatch; ``None`` uses the whole support set.
     :param seed: seeds the generator that shuffles inner minibatches (saved with the module's state) for
         tasks that carry no seed of their own; a task with ``info["task_seed"]`` (every task of a
         training stream) is shuffled from that seed, so its update is the same whichever process and
         whichever position in the meta-batch it gets.
-    :param inner_optimizer: ``sgd`` (plain steps, the paper's sine setting and seed 003) or ``adam``
-        (Adam with β1 = 0, the paper's Omniglot and Mini-ImageNet setting, Appendix A); Adam's moments
-        start from zero for every task and every test-time adaptation.
+    :param inner_optimizer: ``sgd`` (plain steps, the paper's sine setting and the Reptile specification)
+        or ``adam`` (Adam with β1 = 0, the paper's Omniglot and Mini-ImageNet setting, Appendix A);
+        Adam's moments start from zero for every task and every test-time adaptation.
     :param compile: run meta-training's inner loop as one ``torch.compile``-d function (``torch.func``
         gradients, all k steps fused). On small learners, where the loop is bound by per-operation
         overhead, this is several times faster; the first meta-iteration pays the compilation.

@@ -1,6 +1,7 @@
-"""The Reptile meta-update of VarShare networks (seed 000): move the shared weights towards the current
-task's effective weights, ``θ ← θ + α·μ_i``, and take the same amount out of ``μ_i``, so the current
-task's effective weights ``θ + μ_i`` do not change while every other task's move by ``α·μ_i``.
+"""The Reptile meta-update of VarShare networks (the "VarShare + Reptile" specification): move the
+shared weights towards the current task's effective weights, ``θ ← θ + α·μ_i``, and take the same amount
+out of ``μ_i``, so the current task's effective weights ``θ + μ_i`` do not change while every other
+task's move by ``α·μ_i``.
 
 The move of θ is Reptile's interpolation towards the task's weights, θ + α·((θ + μ_i) − θ), computed by
 the one Reptile rule of :func:`lit_meta.algorithms.reptile.reptile_step_`.
@@ -15,13 +16,13 @@ from lit_meta.algorithms.reptile import reptile_step_
 from lit_meta.errors import ConfigError, require
 
 TARGET_SYNCS = ("copy", "shift")
-"""``copy``: the seed's hard copy of the online critics into their targets; ``shift``: the same shift
+"""``copy``: the specification's hard copy of the online critics into their targets; ``shift``: the same shift
 applied to the targets' θ and μ_i, which keeps their Polyak averages."""
 
 
 def varshare_modules(network: nn.Module) -> list[nn.Module]:
-    """Every module of ``network``, at any depth, that has a ``theta`` (duck typing, as the seed); one
-    with ``theta`` but no ``mus`` is refused with one sentence."""
+    """Every module of ``network``, at any depth, that has a ``theta`` (duck typing, as the
+    specification); one with ``theta`` but no ``mus`` is refused with one sentence."""
     found = []
     for name, module in network.named_modules():
         if hasattr(module, "theta"):
@@ -67,7 +68,7 @@ def shift_(network: nn.Module, task_id, shifts: list[torch.Tensor]) -> None:
 def sync_targets_(
     online: list[nn.Module], targets: list[nn.Module], task_id, shifts: list[list[torch.Tensor]], mode: str
 ) -> None:
-    """After a meta-update: ``copy`` loads each online critic into its target (the seed's rule; every
+    """After a meta-update: ``copy`` loads each online critic into its target (the specification's rule; every
     task's target becomes the online network, discarding Polyak averaging); ``shift`` applies each online
     network's shifts (``shifts[k]``, from :func:`varshare_meta_update_` on ``online[k]``) to its target."""
     if mode not in TARGET_SYNCS:

@@ -5,7 +5,7 @@ from lit_meta.datamodules.classification import ClassificationTasks
 from lit_meta.datamodules.omniglot import OmniglotDataModule
 from lit_meta.datamodules.rl_tasks import MetaBatch, MetaBatchStream, RLTaskDataModule
 from lit_meta.datamodules.sine import SineDataModule, SineTasks
-from lit_meta.datamodules.streams import TaskStream, fixed_task_batches, stream_seed
+from lit_meta.datamodules.streams import TaskStream, fixed_task_batches
 
 __all__ = [
     "ClassificationTasks",
@@ -18,5 +18,4 @@ __all__ = [
     "TaskDataModule",
     "TaskStream",
     "fixed_task_batches",
-    "stream_seed",
 ]

@@ -10,8 +10,8 @@ from lit_meta.datamodules.streams import (
     ShardedTrainingData,
     TaskStream,
     fixed_task_batches,
-    stream_seed,
 )
+from lit_meta.seeding import derive_seed
 
 
 class TaskDataModule(ShardedTrainingData, pl.LightningDataModule):
@@ -29,7 +29,11 @@ class TaskDataModule(ShardedTrainingData, pl.LightningDataModule):
     def eval_tasks(self, split: str, num_tasks: int, batch_size: int, shots: int | None = None) -> FixedTasks:
         """A fixed set of ``num_tasks`` tasks of ``split`` (``val`` or ``test``), in batches."""
         sample = self.eval_sampler(split, shots)
-        return fixed_task_batches(sample, stream_seed(self.hparams.seed, split), num_tasks, batch_size)
+        return fixed_task_batches(sample, derive_seed(self.hparams.seed, split), num_tasks, batch_size)
+
+    def describe(self) -> dict:
+        """The data's settings, for reports (subclasses add where the data came from)."""
+        return dict(self.hparams)
 
     def train_dataloader(self) -> TaskStream:
         return self.train_stream

@@ -11,8 +11,9 @@ from torch import Tensor
 from lit_meta.datamodules import omniglot_files
 from lit_meta.datamodules.base import TaskDataModule
 from lit_meta.datamodules.classification import ClassificationTasks
-from lit_meta.datamodules.streams import BatchSampler, TaskStream, stream_seed
+from lit_meta.datamodules.streams import BatchSampler, TaskStream
 from lit_meta.errors import ConfigError, require, require_positive
+from lit_meta.seeding import derive_seed
 
 FULL_SPLIT = (1100, 100)
 """Characters of the full set for meta-training and validation, in archive order (background alphabets
@@ -108,7 +109,7 @@ class OmniglotDataModule(TaskDataModule):
         self.train_stream = TaskStream(
             partial(self.tasks["train"].sample, shots=self.train_shots, queries=queries),
             batch_size=meta_batch_size,
-            seed=stream_seed(seed, "train"),
+            seed=derive_seed(seed, "train"),
             epoch_length=epoch_length,
         )
 

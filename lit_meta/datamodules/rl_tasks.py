@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from functools import partial
 
 import gymnasium as gym
-import numpy as np
 import pytorch_lightning as pl
 
-from lit_meta.datamodules.streams import FixedTasks, ShardedStream, ShardedTrainingData, stream_seed
+from lit_meta.datamodules.streams import FixedTasks, ShardedStream, ShardedTrainingData
 from lit_meta.envs import Task, check_env_id, make_task_env, sample_task_env
+from lit_meta.envs.task_generator import TaskGenerator, sample_meta_batch
 from lit_meta.errors import require, require_positive
-from lit_meta.sb3.meta_algorithm import sample_meta_batch
-from lit_meta.sb3.task_generator import TaskGenerator
+from lit_meta.seeding import derive_generator, derive_seed, draw_seeds
 
 TASK_BOOKKEEPING = ("task_seed", "task_index")
 """Keys :class:`TaskGenerator` adds to a task's info besides its parameters."""
@@ -45,17 +44,8 @@ class MetaBatchStream(ShardedStream):
     :func:`~lit_meta.datamodules.streams.rank_share`)."""
 
     def __init__(self, task_generator: TaskGenerator, batch_size: int, seed: int, epoch_length: int) -> None:
-        require_positive("meta_batch_size", batch_size)
-        require_positive("epoch_length", epoch_length)
+        super().__init__(batch_size, seed, epoch_length)
         self.task_generator = task_generator
-        self.batch_size = batch_size
-        self.seed = seed
-        self.epoch_length = epoch_length
-        self.batches_drawn = 0
-        self.share = slice(0, batch_size)
-
-    def __len__(self) -> int:
-        return self.epoch_length
 
     def __iter__(self) -> Iterator[MetaBatch]:
         for _ in range(self.epoch_length):
@@ -118,25 +108,26 @@ class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
             require(
                 revisit_policy != "weighted",
                 "the weighted revisit policy needs a fixed set of train_tasks and their weights "
-                "(weights of dynamic tasks are a Python weight_fn, see lit_meta.sb3.TaskGenerator)",
+                "(weights of dynamic tasks are a Python weight_fn, "
+                "see lit_meta.envs.task_generator.TaskGenerator)",
             )
             generator = TaskGenerator(
                 task_callable=self.task_callable,
                 revisit_policy=revisit_policy,
                 revisit_prob=revisit_prob,
-                seed=stream_seed(seed, "revisits"),
+                seed=derive_seed(seed, "revisits"),
             )
         else:
             require_positive("train_tasks", train_tasks)
             generator = TaskGenerator(
-                tasks=[self.task_callable(seed=s) for s in _seeds(seed, "train", train_tasks)],
+                tasks=[self.task_callable(seed=s) for s in draw_seeds(seed, "train", count=train_tasks)],
                 revisit_policy=revisit_policy,
                 weights=weights,
-                seed=stream_seed(seed, "revisits"),
+                seed=derive_seed(seed, "revisits"),
             )
         self.task_generator = generator
         self.train_stream = MetaBatchStream(
-            generator, meta_batch_size, stream_seed(seed, "train"), epoch_length
+            generator, meta_batch_size, derive_seed(seed, "train"), epoch_length
         )
 
     def template_env(self) -> gym.Env:
@@ -155,8 +146,7 @@ class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
         """``num_tasks`` fixed held-out tasks of ``split`` (``val`` or ``test``), never drawn in training
         (a distinct seed stream over continuous parameters)."""
         require_positive("the number of evaluation tasks", num_tasks)
-        rng = np.random.default_rng(stream_seed(self.hparams.seed, split))
-        return self.template.unwrapped.sample_tasks(num_tasks, rng)
+        return self.template.unwrapped.sample_tasks(num_tasks, derive_generator(self.hparams.seed, split))
 
     def make_env(self, task: Task) -> gym.Env:
         return make_task_env(
@@ -180,7 +170,3 @@ class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
             "ranges": self.template.unwrapped.ranges,
             "env_kwargs": self.hparams.env_kwargs or {},
         }
-
-
-def _seeds(seed: int, stream: str, count: int) -> list[int]:
-    return [int(s) for s in np.random.default_rng(stream_seed(seed, stream)).integers(2**31, size=count)]

@@ -7,8 +7,9 @@ import torch
 from torch import Tensor
 
 from lit_meta.datamodules.base import TaskDataModule
-from lit_meta.datamodules.streams import BatchSampler, TaskStream, stream_seed
+from lit_meta.datamodules.streams import BatchSampler, TaskStream
 from lit_meta.errors import require, require_positive
+from lit_meta.seeding import derive_seed
 from lit_meta.tasks import TaskBatch
 
 
@@ -111,7 +112,7 @@ class SineDataModule(TaskDataModule):
         self.train_stream = TaskStream(
             partial(self.tasks.sample, shots=self.train_shots, queries=queries),
             batch_size=meta_batch_size,
-            seed=stream_seed(seed, "train"),
+            seed=derive_seed(seed, "train"),
             epoch_length=epoch_length,
         )
 

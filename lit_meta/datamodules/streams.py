@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from lit_meta.errors import require, require_positive
+from lit_meta.seeding import derive_seeds
 from lit_meta.tasks import TASK_SEED, TaskBatch
 
 BatchSampler = Callable[[int, torch.Generator], TaskBatch]
@@ -38,10 +39,21 @@ def rank_share(batch_size: int, rank: int, world_size: int) -> slice:
 
 
 class ShardedStream:
-    """A stream of meta-batches that every rank draws whole and of which it yields its own share."""
+    """A seeded stream of meta-batches of ``batch_size`` tasks, cut into epochs of ``epoch_length``
+    batches, that every rank draws whole and of which it yields its own share. ``batches_drawn`` counts
+    the batches drawn so far (subclasses save it in their state)."""
 
-    batch_size: int
-    share: slice
+    def __init__(self, batch_size: int, seed: int, epoch_length: int) -> None:
+        require_positive("meta_batch_size", batch_size)
+        require_positive("epoch_length", epoch_length)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch_length = epoch_length
+        self.batches_drawn = 0
+        self.share = slice(0, batch_size)
+
+    def __len__(self) -> int:
+        return self.epoch_length
 
     def shard(self, rank: int, world_size: int) -> None:
         """Yield rank ``rank``'s share of every batch from now on (see :func:`rank_share`)."""
@@ -77,23 +89,14 @@ class TaskStream(ShardedStream):
     """
 
     def __init__(self, sample: BatchSampler, batch_size: int, seed: int, epoch_length: int) -> None:
-        require_positive("meta_batch_size", batch_size)
-        require_positive("epoch_length", epoch_length)
+        super().__init__(batch_size, seed, epoch_length)
         self.sample = sample
-        self.batch_size = batch_size
-        self.epoch_length = epoch_length
-        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
-        self.batches_drawn = 0
-        self.share = slice(0, batch_size)
-
-    def __len__(self) -> int:
-        return self.epoch_length
 
     def __iter__(self) -> Iterator[TaskBatch]:
         for _ in range(self.epoch_length):
             batch = self.sample(self.batch_size, self.generator)
-            seeds = np.random.SeedSequence([self.seed, self.batches_drawn]).generate_state(self.batch_size)
+            seeds = derive_seeds(self.seed, self.batches_drawn, count=self.batch_size)
             batch.info[TASK_SEED] = torch.from_numpy(seeds.astype(np.int64))
             self.batches_drawn += 1
             yield batch[self.share]
@@ -104,12 +107,6 @@ class TaskStream(ShardedStream):
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.batches_drawn = state["batches_drawn"]
-
-
-def stream_seed(seed: int, stream: str) -> int:
-    """A seed for one named stream (``train``, ``val``, ``test``...) derived from a run's seed."""
-    entropy = [seed, *stream.encode()]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class FixedTasks:

@@ -92,7 +92,7 @@ def sample_task_env(
     """A task drawn from ``env_id``'s ranges with ``seed``, and its environment: ``(env, task)``.
 
     With ``functools.partial(sample_task_env, env_id, ranges=...)`` this is a task callable for
-    :class:`lit_meta.sb3.TaskGenerator` (a task is its seed).
+    :class:`lit_meta.envs.task_generator.TaskGenerator` (a task is its seed).
     """
     env = make_task_env(env_id, ranges=ranges, env_kwargs=env_kwargs)
     task = env.unwrapped.sample_tasks(1, np.random.default_rng(seed))[0]

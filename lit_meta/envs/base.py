@@ -85,6 +85,21 @@ class TaskFamilyMixin:
         raise NotImplementedError
 
 
+class GymnasiumTaskFamily(TaskFamilyMixin):
+    """A task family over one of gymnasium's environments whose constructor takes only ``render_mode``
+    (``class CartPoleTaskEnv(GymnasiumTaskFamily, CartPoleEnv)``): it is built as gymnasium builds it,
+    then set to ``task`` (default: the middle of every range of ``ranges``)."""
+
+    def __init__(
+        self,
+        task: Mapping[str, float] | None = None,
+        ranges: Ranges | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(render_mode=render_mode)  # the gymnasium environment's own constructor
+        self._init_task_family(task, ranges)
+
+
 def check_ranges(
     family: str,
     defaults: dict[str, tuple[float, float]],

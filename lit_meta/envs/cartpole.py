@@ -1,14 +1,13 @@
 """CartPole with varied physics: pole length, pole mass and gravity differ from task to task."""
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
-from lit_meta.envs.base import Ranges, Task, TaskFamilyMixin
+from lit_meta.envs.base import GymnasiumTaskFamily, Task
 
 
-class CartPoleTaskEnv(TaskFamilyMixin, CartPoleEnv):
+class CartPoleTaskEnv(GymnasiumTaskFamily, CartPoleEnv):
     """Gymnasium's CartPole (Barto, Sutton & Anderson, 1983) as a task family.
 
     :param task: ``{"length": ..., "masspole": ..., "gravity": ...}`` (``length`` is half the pole's
@@ -22,15 +21,6 @@ class CartPoleTaskEnv(TaskFamilyMixin, CartPoleEnv):
         "masspole": (0.05, 0.5),
         "gravity": (7.0, 12.0),
     }
-
-    def __init__(
-        self,
-        task: Mapping[str, float] | None = None,
-        ranges: Ranges | None = None,
-        render_mode: str | None = None,
-    ) -> None:
-        CartPoleEnv.__init__(self, render_mode=render_mode)
-        self._init_task_family(task, ranges)
 
     def _apply_task(self, task: Task) -> None:
         self.length = task["length"]

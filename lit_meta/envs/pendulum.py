@@ -1,14 +1,13 @@
 """Pendulum swing-up with varied physics: mass, length and gravity differ from task to task."""
 
-from collections.abc import Mapping
 from typing import ClassVar
 
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from lit_meta.envs.base import Ranges, Task, TaskFamilyMixin
+from lit_meta.envs.base import GymnasiumTaskFamily, Task
 
 
-class PendulumTaskEnv(TaskFamilyMixin, PendulumEnv):
+class PendulumTaskEnv(GymnasiumTaskFamily, PendulumEnv):
     """Gymnasium's Pendulum as a task family (gymnasium's own values: m = 1, l = 1, g = 10).
 
     :param task: ``{"mass": ..., "length": ..., "gravity": ...}``; default the middle of each range.
@@ -20,15 +19,6 @@ class PendulumTaskEnv(TaskFamilyMixin, PendulumEnv):
         "length": (0.5, 1.5),
         "gravity": (8.0, 12.0),
     }
-
-    def __init__(
-        self,
-        task: Mapping[str, float] | None = None,
-        ranges: Ranges | None = None,
-        render_mode: str | None = None,
-    ) -> None:
-        PendulumEnv.__init__(self, render_mode=render_mode)
-        self._init_task_family(task, ranges)
 
     def _apply_task(self, task: Task) -> None:
         self.m = task["mass"]

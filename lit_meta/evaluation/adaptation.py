@@ -11,14 +11,18 @@ from lit_meta.tasks import TaskBatch
 
 
 @dataclass
-class AdaptationCurve:
+class AdaptationCurves:
     """Query results of each task after 0..K adaptation steps: tensors of shape ``[tasks, K + 1]``.
 
-    ``accuracy`` is set for classification tasks (integer query labels), ``None`` for regression.
+    ``accuracy`` is set for classification tasks (integer query labels), ``None`` for regression; so are
+    ``outputs``, the query logits ``[tasks, queries, classes]`` before (step 0) and after (step K)
+    adaptation, and ``labels`` ``[tasks, queries]``, for metrics that need predictions.
     """
 
     loss: Tensor
     accuracy: Tensor | None
+    outputs: tuple[Tensor, Tensor] | None = None
+    labels: Tensor | None = None
 
     @property
     def final_loss(self) -> Tensor:
@@ -29,29 +33,37 @@ class AdaptationCurve:
         return None if self.accuracy is None else self.accuracy[:, -1]
 
 
-def adaptation_curve(
+def adaptation_curves(
     algorithm: MetaAlgorithm, tasks: Iterable[TaskBatch], steps: int, transductive: bool = True
-) -> AdaptationCurve:
+) -> AdaptationCurves:
     """Adapt ``algorithm`` to every task's support set for ``steps`` steps, scoring the query set after
     each step (step 0 is the meta-learned initialisation itself); ``transductive`` as in :func:`predict`."""
-    losses, accuracies = [], []
+    losses, accuracies, first_outputs, final_outputs, labels = [], [], [], [], []
     for batch in tasks:
         classification = not torch.is_floating_point(batch.query_y)
         for i in range(len(batch)):
             task_losses, task_accuracies = [], []
             trajectory = algorithm.adaptation_trajectory(batch.support_x[i], batch.support_y[i], steps)
-            for model in trajectory:
+            for step, model in enumerate(trajectory):
                 with torch.no_grad():
                     output = predict(model, batch.support_x[i], batch.query_x[i], transductive)
                     task_losses.append(algorithm.loss_fn(output, batch.query_y[i]))
                     if classification:
                         task_accuracies.append(query_accuracy(output, batch.query_y[i]))
+                        if step == 0:
+                            first_outputs.append(output)
             losses.append(torch.stack(task_losses))
             if classification:
                 accuracies.append(torch.stack(task_accuracies))
-    return AdaptationCurve(
+                final_outputs.append(output)
+                labels.append(batch.query_y[i])
+    if not accuracies:
+        return AdaptationCurves(loss=torch.stack(losses).cpu(), accuracy=None)
+    return AdaptationCurves(
         loss=torch.stack(losses).cpu(),
-        accuracy=torch.stack(accuracies).cpu() if accuracies else None,
+        accuracy=torch.stack(accuracies).cpu(),
+        outputs=(torch.stack(first_outputs), torch.stack(final_outputs)),
+        labels=torch.stack(labels),
     )
 
 

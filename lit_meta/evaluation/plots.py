@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 from lit_meta.files import atomic_write
 
 
-def plot_adaptation_curve(
+def plot_adaptation_curves(
     curves: dict[str, list[dict[str, float]]],
     path: Path,
     title: str,

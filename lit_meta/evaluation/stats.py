@@ -31,4 +31,12 @@ def summarise_per_step(values: Tensor, confidence: float = 0.95) -> list[dict[st
     return records
 
 
-__all__ = ["mean_confidence_interval", "summarise_per_step"]
+def format_estimate(mean: float, half_width: float, digits: int = 4) -> str:
+    """``mean ± half_width (95% CI)`` for printing; with a single task there is no interval to give, and
+    the text says so instead of printing ``± nan``."""
+    if math.isnan(half_width):
+        return f"{mean:.{digits}f} (a single task: no confidence interval)"
+    return f"{mean:.{digits}f} ± {half_width:.{digits}f} (95% CI)"
+
+
+__all__ = ["format_estimate", "mean_confidence_interval", "summarise_per_step"]

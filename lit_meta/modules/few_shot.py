@@ -5,36 +5,32 @@ from collections.abc import Iterable
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
 
 from lit_meta.algorithms import MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.evaluation.adaptation import AdaptationCurve, adaptation_curve, query_accuracy
-from lit_meta.modules.checkpointing import MetaLearningModule
+from lit_meta.evaluation.adaptation import AdaptationCurves, adaptation_curves
+from lit_meta.modules.base import MetaLearningModule
 from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
-from lit_meta.nn import MLP, Conv4
+from lit_meta.nn import build_network
 from lit_meta.tasks import LOSS_FUNCTIONS, TaskBatch
 
-NETWORKS = ("mlp", "conv4")
+SPLITS = ("train", "val", "test")
+PROGRESS_BAR = ("train/query_loss", "train/query_accuracy", "val/query_loss", "val/query_accuracy")
+PROGRESS_BAR += ("test/query_loss", "test/query_accuracy")
 
 
-def build_network(
-    network: str,
-    in_features: int,
-    out_features: int,
-    hidden_sizes: list[int],
-    activation: str,
-    batch_norm: bool = False,
-    image_size: int = 28,
-) -> nn.Module:
-    """The learner called ``network`` (one of :data:`NETWORKS`): ``mlp`` (``hidden_sizes`` are layer
-    widths) or ``conv4`` (``in_features`` are image channels, ``hidden_sizes`` the filters per block)."""
-    if network == "mlp":
-        return MLP(in_features, out_features, hidden_sizes, activation, batch_norm)
-    if network == "conv4":
-        require_positive("image_size", image_size)
-        return Conv4(in_features, out_features, hidden_sizes, image_size)
-    raise ConfigError(f"unknown network '{network}'; choose one of {', '.join(NETWORKS)}")
+def _query_metrics(split: str, classes: int | None) -> MetricCollection:
+    """The query-set metrics of one split: mean loss over tasks after (and, held out, before)
+    adaptation, and for ``classes``-way classification the accuracy over all query examples (every task
+    has as many queries, so it is also the mean of the per-task accuracies)."""
+    phases = ("",) if split == "train" else ("", "_before")
+    metrics = {f"{split}/query_loss{phase}": MeanMetric() for phase in phases}
+    if classes is not None:
+        for phase in phases:
+            metrics[f"{split}/query_accuracy{phase}"] = MulticlassAccuracy(classes, average="micro")
+    return MetricCollection(metrics)
 
 
 class FewShotModule(MetaLearningModule):
@@ -67,7 +63,8 @@ class FewShotModule(MetaLearningModule):
     :param inner_batch_size: Reptile only: examples per inner minibatch (default: the whole support set).
     :param inner_optimizer: Reptile only: ``sgd`` (default) or ``adam`` (β1 = 0, the Reptile paper's
         Omniglot setting), used both in meta-training and at test time.
-    :param eval_inner_steps: adaptation steps at validation/test time (default: ``inner_steps``).
+    :param eval_steps: K, the adaptation steps measured at validation, test and by ``evaluate.py``
+        (default: ``inner_steps``).
     :param compile_inner_loop: Reptile only: fuse the meta-training inner loop with ``torch.compile``
         (several times faster on small learners; the first meta-iteration pays the compilation).
     :param gradient_clip_val: clip the meta-gradient to this global norm before the outer step.
@@ -104,7 +101,7 @@ class FewShotModule(MetaLearningModule):
         inner_steps: int = 1,
         inner_batch_size: int | None = None,
         inner_optimizer: str | None = None,
-        eval_inner_steps: int | None = None,
+        eval_steps: int | None = None,
         compile_inner_loop: bool = False,
         gradient_clip_val: float | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
@@ -120,8 +117,8 @@ class FewShotModule(MetaLearningModule):
             require(
                 out_features >= 2, f"a classifier needs at least 2 ways (out_features), got {out_features}"
             )
-        if eval_inner_steps is not None:
-            require_positive("eval_inner_steps", eval_inner_steps)
+        if eval_steps is not None:
+            require_positive("eval_steps", eval_steps)
         if gradient_clip_val is not None:
             require_positive("gradient_clip_val", gradient_clip_val)
         self.algorithm: MetaAlgorithm = build_algorithm(
@@ -137,16 +134,16 @@ class FewShotModule(MetaLearningModule):
             compile_inner_loop=compile_inner_loop,
             inner_optimizer=inner_optimizer,
         )
-        self.eval_steps = eval_inner_steps or inner_steps
+        self.eval_steps = eval_steps or inner_steps
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
         self._check_optimizer()
         self._training_window: dict[str, list[Tensor]] = {}
+        classifier = loss == "cross_entropy"
         self.metrics = nn.ModuleDict(
             {
-                f"{split}_{name}": MeanMetric()
-                for split in ("val", "test")
-                for name in ("query_loss", "query_loss_before", "query_accuracy", "query_accuracy_before")
+                f"{split}_metrics": _query_metrics(split, out_features if classifier else None)
+                for split in SPLITS
             }
         )
 
@@ -181,9 +178,11 @@ class FewShotModule(MetaLearningModule):
         if scheduler is not None:
             scheduler.step()
         if result.query_loss is not None:
-            self._record_training("query_loss", result.query_loss)
+            self._training_window.setdefault("query_loss", []).append(result.query_loss)
             if not torch.is_floating_point(batch.query_y):
-                self._record_training("query_accuracy", query_accuracy(result.query_output, batch.query_y))
+                self._training_window.setdefault("query_accuracy", []).append(
+                    (result.query_output.detach().flatten(0, 1), batch.query_y.flatten())
+                )
         if logs:
             self._log_training()
 
@@ -193,10 +192,10 @@ class FewShotModule(MetaLearningModule):
     def test_step(self, batch: TaskBatch, batch_idx: int) -> None:
         self._evaluate("test", batch)
 
-    def adaptation_curve(
+    def adaptation_curves(
         self, tasks: Iterable[TaskBatch], steps: int | None = None, transductive: bool | None = None
-    ) -> AdaptationCurve:
-        """Query results after 0..``steps`` adaptation steps on each task (default: ``eval_inner_steps``),
+    ) -> AdaptationCurves:
+        """Query results after 0..``steps`` adaptation steps on each task (default: ``eval_steps``),
         predicting transductively or not as the module was configured unless ``transductive`` is given.
 
         Gradients are enabled even inside Lightning's evaluation loops, which run under
@@ -207,43 +206,47 @@ class FewShotModule(MetaLearningModule):
         with torch.inference_mode(False), torch.enable_grad():
             # Tensors made under inference mode cannot enter autograd; cloning here makes normal ones.
             tasks = [batch.map(torch.clone) for batch in tasks]
-            return adaptation_curve(self.algorithm, tasks, steps, transductive)
+            return adaptation_curves(self.algorithm, tasks, steps, transductive)
 
     def _evaluate(self, split: str, batch: TaskBatch) -> None:
-        curve = self.adaptation_curve([batch])
-        self._log(split, "query_loss", curve.final_loss, prog_bar=True)
-        self._log(split, "query_loss_before", curve.loss[:, 0])
-        if curve.accuracy is not None:
-            self._log(split, "query_accuracy", curve.final_accuracy, prog_bar=True)
-            self._log(split, "query_accuracy_before", curve.accuracy[:, 0])
-
-    def _record_training(self, name: str, per_task: Tensor) -> None:
-        self._training_window.setdefault(name, []).append(per_task)
+        """Update the split's query metrics with one batch of held-out tasks; Lightning computes them
+        (reduced over processes) and logs them at the end of the epoch."""
+        curves = self.adaptation_curves([batch])
+        metrics = self.metrics[f"{split}_metrics"]
+        metrics[f"{split}/query_loss"].update(curves.final_loss.to(self.device))
+        metrics[f"{split}/query_loss_before"].update(curves.loss[:, 0].to(self.device))
+        if curves.outputs is not None:
+            before, after = (output.flatten(0, 1) for output in curves.outputs)
+            labels = curves.labels.flatten()
+            metrics[f"{split}/query_accuracy"].update(after, labels)
+            metrics[f"{split}/query_accuracy_before"].update(before, labels)
+        for name, metric in metrics.items():
+            if metric.update_called:
+                self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name in PROGRESS_BAR)
 
     def _log_training(self) -> None:
-        """Log the mean over tasks of each training metric since the last log, then start a new window
-        (Reptile scores only the logging step's tasks, see :meth:`Reptile.meta_gradient`).
+        """Log each training metric over the tasks since the last log, then start a new window (Reptile
+        scores only the logging step's tasks, see :meth:`Reptile.meta_gradient`).
 
-        Logging once per ``trainer.log_every_n_steps`` (when Lightning writes to its loggers anyway)
-        rather than every step keeps Lightning's per-call logging cost (and a metric object's update
-        cost) out of a meta-iteration that, on small tasks, takes about a millisecond.
+        The window's tensors reach the metrics once per ``trainer.log_every_n_steps`` (when Lightning
+        writes to its loggers anyway): a metric update every step would add its cost to a
+        meta-iteration that, on small tasks, takes about a millisecond.
         """
+        metrics = self.metrics["train_metrics"]
         for name, values in self._training_window.items():
-            self.log(
-                f"train/{name}", torch.cat(values).mean(), prog_bar=True, on_step=True, on_epoch=False,
-                sync_dist=True,
-            )  # fmt: skip
+            metric = metrics[f"train/{name}"]
+            if name == "query_accuracy":
+                metric.update(torch.cat([output for output, _ in values]), torch.cat([y for _, y in values]))
+            else:
+                metric.update(torch.cat(values))
+            self.log(f"train/{name}", metric.compute(), prog_bar=True, on_step=True, on_epoch=False)
+            metric.reset()
         self._training_window = {}
 
     def transfer_batch_to_device(
         self, batch: TaskBatch, device: torch.device, dataloader_idx: int
     ) -> TaskBatch:
         return batch if batch.support_x.device == device else batch.to(device)
-
-    def _log(self, split: str, name: str, per_task: Tensor, prog_bar: bool = False) -> None:
-        metric = self.metrics[f"{split}_{name}"]
-        metric.update(per_task.to(self.device))  # a mean over tasks
-        self.log(f"{split}/{name}", metric, on_step=False, on_epoch=True, prog_bar=prog_bar)
 
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer_factory(self.parameters())
@@ -267,4 +270,4 @@ class FewShotModule(MetaLearningModule):
             )
 
 
-__all__ = ["NETWORKS", "FewShotModule", "build_network"]
+__all__ = ["FewShotModule"]

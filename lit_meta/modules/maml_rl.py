@@ -10,25 +10,25 @@ trains the same policy jointly on all tasks without adaptation: the MAML paper's
 
 from functools import partial
 
-import learn2learn as l2l
 import numpy as np
 import torch
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
-from tqdm import tqdm
 
 from lit_meta.algorithms import MAML
 from lit_meta.algorithms.maml_rl import AdvantageEstimator, PolicyGradientTask, adaptation_steps, collect_task
-from lit_meta.datamodules.streams import stream_seed
 from lit_meta.envs.rollouts import EpisodeSampler
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.checkpointing import require_cpu
+from lit_meta.modules.base import require_cpu
 from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
-from lit_meta.modules.rl_module import RLModule, default_seed
+from lit_meta.modules.rl_module import RLModule
 from lit_meta.nn import build_policy
+from lit_meta.seeding import default_seed, derive_seed, seeded_torch
 
 ALGORITHMS = {"maml": "MAML-RL", "fomaml": "first-order MAML-RL", "pretrained": "pretrained (joint training)"}
 """``algorithm`` value -> the name reports and plots use."""
+RANDOM_INIT = "random init"
+"""The baseline curve: the same inner rule from a random policy of the same architecture."""
 
 
 class MAMLRLModule(RLModule):
@@ -47,11 +47,13 @@ class MAMLRLModule(RLModule):
         paper's "fast batch size", 20).
     :param gamma: discount factor.
     :param gae_lambda: λ of the generalised advantage estimate (1: Monte-Carlo returns minus baseline).
-    :param clip: PPO's clipping ε of the outer surrogate.
+    :param clip_range: PPO's clipping ε of the outer surrogate.
     :param outer_epochs: optimizer steps per meta-iteration on the same episodes.
     :param gradient_clip_val: clip the meta-gradient to this global norm.
-    :param eval_steps: adaptation steps in validation and test (and ``evaluate.py``'s default K).
-    :param eval_episodes: episodes per adaptation step at evaluation.
+    :param eval_steps: K, the adaptation steps measured at validation, test and by ``evaluate.py`` (the
+        adaptation curve's x axis): here policy-gradient steps of size ``inner_lr``.
+    :param eval_episodes: episodes averaged per measurement (here also the episodes each adaptation step
+        learns from).
     :param seed: seeds the policy's initialisation and every episode (default: the global seed).
     :param optimizer: the meta-optimizer.
     """
@@ -71,7 +73,7 @@ class MAMLRLModule(RLModule):
         episodes_per_task: int = 20,
         gamma: float = 0.99,
         gae_lambda: float = 1.0,
-        clip: float = 0.2,
+        clip_range: float = 0.2,
         outer_epochs: int = 1,
         gradient_clip_val: float | None = None,
         eval_steps: int = 3,
@@ -83,10 +85,7 @@ class MAMLRLModule(RLModule):
         seed = default_seed(seed)
         require(seed >= 0, f"seed must be non-negative, got {seed}")
         hidden_sizes = [100, 100] if hidden_sizes is None else list(hidden_sizes)
-        # not logged: Lightning refuses to log a module and a datamodule that both have a different
-        # ``seed`` (the run's config, saved in the run directory, holds every value anyway)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
-        self.automatic_optimization = False
+        self.save_rl_hyperparameters()
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"unknown algorithm '{algorithm}'; choose one of {', '.join(ALGORITHMS)}")
         for name, value in {
@@ -106,29 +105,34 @@ class MAMLRLModule(RLModule):
         )
         require(0 < gamma <= 1, f"gamma must be in (0, 1], got {gamma}")
         require(0 <= gae_lambda <= 1, f"gae_lambda must be in [0, 1], got {gae_lambda}")
-        require(0 < clip < 1, f"clip must be in (0, 1), got {clip}")
+        require(0 < clip_range < 1, f"clip_range must be in (0, 1), got {clip_range}")
         self.advantages = AdvantageEstimator(gamma, gae_lambda)
         self.optimizer_factory = optimizer
         self.algorithm: MAML | None = None
         self.samplers: dict[int, EpisodeSampler] = {}
-        self.task_data = None
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
         """Build the policy for the task family's spaces (once) and remember the family."""
-        if not hasattr(datamodule, "make_env"):
-            raise ConfigError(
-                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
-            )
         self.task_data = datamodule
         if self.algorithm is None:
-            self.algorithm = MAML(
-                self._fresh_policy(self.hparams.seed),
-                None,
-                self.hparams.inner_lr,
-                self.hparams.inner_steps,
-                first_order=self.hparams.algorithm != "maml",
+            self.algorithm = self._maml(self.hparams.seed)
+
+    def _maml(self, seed: int) -> MAML:
+        """The inner rule (α = ``inner_lr``) around a new policy for the family's spaces, initialised from
+        ``seed`` alone."""
+        hparams, template = self.hparams, self.task_data.template_env()
+        with seeded_torch(seed):
+            policy = build_policy(
+                template.observation_space,
+                template.action_space,
+                hparams.hidden_sizes,
+                hparams.activation,
+                hparams.init_std,
             )
+        return MAML(
+            policy, None, hparams.inner_lr, hparams.inner_steps, first_order=hparams.algorithm != "maml"
+        )
 
     def check_trainer(self, trainer) -> None:
         """Episodes are sampled on the CPU: refuse other accelerators, and strategies other than DDP."""
@@ -143,18 +147,6 @@ class MAMLRLModule(RLModule):
         """The meta-learned initial policy."""
         return self.algorithm.learner
 
-    def _fresh_policy(self, seed: int) -> torch.nn.Module:
-        template = self.task_data.template_env()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return build_policy(
-                template.observation_space,
-                template.action_space,
-                self.hparams.hidden_sizes,
-                self.hparams.activation,
-                self.hparams.init_std,
-            )
-
     def sampler(self, episodes: int) -> EpisodeSampler:
         """A vectorised sampler of ``episodes`` environments of the task family (built once per size)."""
         if episodes not in self.samplers:
@@ -167,13 +159,14 @@ class MAMLRLModule(RLModule):
         hparams = self.hparams
         inner_steps = 0 if hparams.algorithm == "pretrained" else hparams.inner_steps
         sampler = self.sampler(hparams.episodes_per_task)
-        tasks, wrapper, advantages, clip = [], self.algorithm.wrapper, self.advantages, hparams.clip
+        tasks, wrapper, advantages = [], self.algorithm.wrapper, self.advantages
         for index, task in enumerate(batch.task_parameters, start=batch.first_index):
             # the task's episodes depend on its seed alone, whichever process collects them
-            seed = stream_seed(hparams.seed, f"train-{batch.meta_step}-{index}")
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                tasks.append(collect_task(wrapper, sampler, task, seed, inner_steps, advantages, clip))
+            seed = derive_seed(hparams.seed, f"train-{batch.meta_step}-{index}")
+            with seeded_torch(seed):
+                tasks.append(
+                    collect_task(wrapper, sampler, task, seed, inner_steps, advantages, hparams.clip_range)
+                )
         optimizer = self.optimizers()
         for epoch in range(hparams.outer_epochs):
             optimizer.zero_grad()
@@ -200,9 +193,6 @@ class MAMLRLModule(RLModule):
         loss.backward()
         return loss.detach()
 
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        return batch  # task parameters: nothing to move
-
     # ---------------------------------------------------------------------------------- evaluation
     @property
     def learner_name(self) -> str:
@@ -212,43 +202,19 @@ class MAMLRLModule(RLModule):
     def initialisation_name(self) -> str:
         return "pretrained init" if self.hparams.algorithm == "pretrained" else "meta-learned init"
 
-    def adaptation_curves(
-        self,
-        tasks,
-        steps: int,
-        episodes: int | None,
-        split: str,
-        initialisations: tuple[str, ...] | None = None,
-        first_index: int = 0,
-        progress: bool = False,
-    ) -> dict[str, Tensor]:
-        """Mean return ``[tasks, steps + 1]`` on held-out ``tasks`` before and after each of ``steps``
-        policy-gradient steps (α = ``inner_lr``, ``episodes`` per step), from the learned initialisation
-        and from a random one of the same architecture. Task ``first_index + i`` of ``split`` gets the
-        same episode seeds (derived from the data seed) whichever the initialisation, whichever checkpoint
-        is evaluated, and whoever asks."""
-        require_positive("steps", steps)
-        sampler = self.sampler(episodes or self.hparams.eval_episodes)
-        starts = {self.initialisation_name: self.algorithm.wrapper, "random init": self._random_wrapper()}
-        names = tuple(starts) if initialisations is None else initialisations
-        curves = {name: [] for name in names}
-        with torch.inference_mode(False), torch.enable_grad():
-            for offset, task in enumerate(tqdm(tasks, desc="adapting", unit="task", disable=not progress)):
-                seed = stream_seed(self.task_data.hparams.seed, f"evaluation-{split}-{first_index + offset}")
-                for name in names:
-                    with torch.random.fork_rng(devices=[]):
-                        torch.manual_seed(seed)
-                        trajectory = adaptation_steps(
-                            starts[name], sampler, task, seed, steps, self.advantages
-                        )
-                        curves[name].append([episodes.returns.mean().item() for episodes, _ in trajectory])
-        return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
+    def curve_names(self) -> tuple[str, ...]:
+        """The learned initialisation, and a random one of the same architecture."""
+        return self.initialisation_name, RANDOM_INIT
 
-    def _random_wrapper(self) -> l2l.algorithms.MAML:
-        """The same inner rule around a freshly initialised policy of the same architecture, seeded from
-        the data seed so that every checkpoint of a task family is compared with the same one."""
-        seed = stream_seed(self.task_data.hparams.seed, "random-init")
-        return l2l.algorithms.MAML(self._fresh_policy(seed), lr=self.hparams.inner_lr)
+    def adapt_task(self, name: str, task: dict, seed: int, steps: int, episodes: int) -> list[float]:
+        """Policy-gradient steps (α = ``inner_lr``) from the learned initialisation or from a random one
+        seeded by the data seed (every checkpoint of a task family is compared with the same one)."""
+        if name == RANDOM_INIT:
+            start = self._maml(derive_seed(self.task_data.hparams.seed, "random-init")).wrapper
+        else:
+            start = self.algorithm.wrapper
+        trajectory = adaptation_steps(start, self.sampler(episodes), task, seed, steps, self.advantages)
+        return [sampled.returns.mean().item() for sampled, _ in trajectory]
 
     def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
         return list(range(steps + 1)), "policy-gradient adaptation steps"
@@ -256,21 +222,6 @@ class MAMLRLModule(RLModule):
     def evaluation_details(self) -> dict:
         hparams = self.hparams
         return {"algorithm": hparams.algorithm, "inner_lr": hparams.inner_lr}
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate("val", batch, batch_idx)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._evaluate("test", batch, batch_idx)
-
-    def _evaluate(self, split: str, batch, batch_idx: int) -> None:
-        name = self.initialisation_name
-        returns = self.adaptation_curves(
-            batch, self.hparams.eval_steps, None, split, (name,), first_index=batch_idx
-        )[name].float()
-        log = partial(self.log, batch_size=len(batch), sync_dist=True)
-        log(f"{split}/return", returns[:, -1].mean(), prog_bar=True)
-        log(f"{split}/return_before", returns[:, 0].mean())
 
 
 def _mean(values) -> float:

@@ -10,19 +10,21 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
-from tqdm import tqdm
 
-from lit_meta.algorithms.rl2 import PPOConfig, Trials, collect_trials, ppo_update, trial_envs
+from lit_meta.algorithms.rl2 import PPOConfig, ppo_update
+from lit_meta.envs.trials import Trials, collect_trials, trial_envs
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.bandit_baselines import play_bandits
-from lit_meta.modules.rl_module import RLModule, default_seed
+from lit_meta.modules.rl_module import RLModule, progress_bar
 from lit_meta.nn.recurrent import RecurrentPolicy
-from lit_meta.sb3.meta_algorithm import derive_seed
+from lit_meta.seeding import default_seed, meta_step_seed, seeded_torch
 
 LEARNER = "RL²"
 BANDIT_ENV = "lit_meta/BernoulliBandit-v0"
 BANDIT_BASELINES = ("UCB1", "Thompson sampling")
 """The RL² paper's baselines on bandits (Table 1), played on the same held-out tasks."""
+RANDOM_PLAY = "random"
+"""Uniformly random play on bandits: its expectation, the mean arm."""
 EVAL_CHUNK = 512
 """Trials played together at evaluation (memory only: each trial's outcome depends on its own seed)."""
 
@@ -44,9 +46,10 @@ class RL2Module(RLModule):
     :param entropy_coef: weight of the entropy bonus.
     :param max_grad_norm: gradient norm clipping of each PPO step.
     :param normalize_advantages: standardise advantages in each minibatch.
-    :param eval_steps: episodes per trial at validation, test and ``evaluate.py`` (default
-        ``episodes_per_trial``).
-    :param eval_episodes: trials per held-out task at evaluation (the return is averaged over them).
+    :param eval_steps: K, the adaptation steps measured at validation, test and by ``evaluate.py`` (the
+        adaptation curve's x axis): here the episodes of one trial (default ``episodes_per_trial``).
+    :param eval_episodes: episodes averaged per measurement: here trials per held-out task (the return
+        in episode k is averaged over them).
     :param seed: seeds the policy's initialisation and every trial (default: the global seed).
     :param optimizer: PPO's optimizer (its learning rate is PPO's).
     """
@@ -82,10 +85,7 @@ class RL2Module(RLModule):
             "eval_steps": eval_steps, "eval_episodes": eval_episodes,
         }.items():  # fmt: skip
             require_positive(name, value)
-        # not logged: Lightning refuses to log a module and a datamodule that both have a different
-        # ``seed`` (the run's config, saved in the run directory, holds every value anyway)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
-        self.automatic_optimization = False
+        self.save_rl_hyperparameters()
         self.ppo = PPOConfig(
             gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, epochs=ppo_epochs,
             minibatches=minibatches, value_coef=value_coef, entropy_coef=entropy_coef,
@@ -93,15 +93,10 @@ class RL2Module(RLModule):
         )  # fmt: skip
         self.optimizer_factory = optimizer
         self.policy: RecurrentPolicy | None = None
-        self.task_data = None
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
         """Build the policy for the datamodule's task family (its observation and action spaces)."""
-        if not hasattr(datamodule, "make_env") or not hasattr(datamodule, "eval_tasks"):
-            raise ConfigError(
-                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
-            )
         require(
             self.ppo.minibatches <= datamodule.hparams.meta_batch_size,
             f"minibatches ({self.ppo.minibatches}) cannot exceed data.meta_batch_size "
@@ -112,8 +107,7 @@ class RL2Module(RLModule):
         self.task_data = datamodule
         if self.policy is None:
             template = datamodule.template_env()
-            with torch.random.fork_rng():  # the initialisation depends on the seed alone
-                torch.manual_seed(derive_seed(self.hparams.seed, "policy", 0, 0))
+            with seeded_torch(meta_step_seed(self.hparams.seed, "policy", 0, 0)):  # the seed alone decides
                 self.policy = RecurrentPolicy(
                     template.observation_space, template.action_space, self.hparams.hidden_size
                 )
@@ -148,12 +142,12 @@ class RL2Module(RLModule):
     def training_step(self, batch, batch_idx: int) -> None:
         seed, step = self.hparams.seed, batch.meta_step
         tasks = batch.task_parameters
-        seeds = [derive_seed(seed, "trial", step, i) for i in range(len(tasks))]
+        seeds = [meta_step_seed(seed, "trial", step, i) for i in range(len(tasks))]
         trials = self.trials(tasks, self.hparams.episodes_per_trial, seeds)
         # Lightning counts the steps of its optimizer wrapper: only the last PPO step of a meta-iteration
         # goes through it, so trainer.max_steps counts meta-iterations
         optimizer = self.optimizers()
-        shuffle = torch.Generator().manual_seed(derive_seed(seed, "minibatches", step, 0))
+        shuffle = torch.Generator().manual_seed(meta_step_seed(seed, "minibatches", step, 0))
         stats = ppo_update(
             self.policy, optimizer.optimizer, trials, self.ppo, shuffle, final_optimizer=optimizer
         )
@@ -164,55 +158,58 @@ class RL2Module(RLModule):
         for name, value in stats.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=False)
 
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        return batch  # task parameters: nothing to move
-
     # ---------------------------------------------------------------------------------- evaluation
-    def adaptation_curves(
-        self,
-        tasks,
-        steps: int,
-        episodes: int,
-        split: str,
-        progress: bool = False,
-        first_index: int = 0,
-        baselines: bool = True,
-    ) -> dict[str, Tensor]:
-        """``{name: [tasks, steps]}``: the return in each episode ``1..steps`` of a trial on each held-out
-        task, averaged over ``episodes`` trials; on Bernoulli bandits also UCB1's, Thompson sampling's
-        (pull by pull, on the same tasks) and uniformly random play's (its expectation, the mean arm).
-        Trial ``j`` of task ``first_index + i`` of ``split`` has the same seed whoever asks."""
-        require_positive("steps", steps)
-        require_positive("episodes", episodes)
-        seed = self.hparams.seed
-        jobs = [(first_index + i, task, j) for i, task in enumerate(tasks) for j in range(episodes)]
-        returns = []
-        with torch.inference_mode(False), torch.no_grad():
-            for start in tqdm(range(0, len(jobs), EVAL_CHUNK), desc="trials", disable=not progress):
-                chunk = jobs[start : start + EVAL_CHUNK]
-                seeds = [derive_seed(seed, f"evaluation-{split}", j, index) for index, _, j in chunk]
-                returns.append(self.trials([task for _, task, _ in chunk], steps, seeds).episode_returns)
-        curves = {LEARNER: torch.cat(returns).view(len(tasks), episodes, steps).mean(1)}
-        if baselines and self.task_data.hparams.env == BANDIT_ENV:
-            curves.update(self._bandit_baselines(tasks, steps, episodes, split, first_index))
-        return curves
-
-    def _bandit_baselines(self, tasks, steps: int, episodes: int, split: str, first_index: int) -> dict:
-        """The baselines' reward per pull, ``[tasks, steps]``, each task played ``episodes`` times; they play
-        all tasks at once from one seed of ``split`` and ``first_index``."""
-        means = np.stack([self.task_data.make_env(task).unwrapped.arm_means() for task in tasks])
-        repeated = np.repeat(means, episodes, axis=0)
-        curves = {}
-        for name in BANDIT_BASELINES:
-            rng = np.random.default_rng(derive_seed(self.hparams.seed, f"{name}-{split}", 0, first_index))
-            rewards = play_bandits(name, repeated, steps, rng).reshape(len(tasks), episodes, steps)
-            curves[name] = torch.tensor(rewards.mean(1), dtype=torch.float64)
-        curves["random"] = torch.tensor(means.mean(1, keepdims=True).repeat(steps, 1), dtype=torch.float64)
-        return curves
-
     @property
     def learner_name(self) -> str:
         return LEARNER
+
+    def curve_names(self) -> tuple[str, ...]:
+        """RL²; on Bernoulli bandits also UCB1, Thompson sampling and uniformly random play."""
+        bandits = self.task_data is not None and self.task_data.hparams.env == BANDIT_ENV
+        return (LEARNER, *BANDIT_BASELINES, RANDOM_PLAY) if bandits else (LEARNER,)
+
+    def compute_curves(
+        self, tasks: list, names: tuple[str, ...], steps: int, episodes: int, split: str, first_index: int,
+        progress: bool,
+    ) -> dict[str, Tensor]:  # fmt: skip
+        """``[tasks, steps]``: the return in each episode ``1..steps`` of a trial, averaged over ``episodes``
+        trials per task (the baselines: their reward per pull, on the same tasks). Trial ``j`` of task
+        ``first_index + i`` of ``split`` has its own seed, so trials are played many tasks at once."""
+        curves = {}
+        if LEARNER in names:
+            jobs = [(first_index + i, task, j) for i, task in enumerate(tasks) for j in range(episodes)]
+            seed, returns = self.hparams.seed, []
+            with torch.no_grad():
+                for start in progress_bar(range(0, len(jobs), EVAL_CHUNK), progress, "trials", "it"):
+                    chunk = jobs[start : start + EVAL_CHUNK]
+                    seeds = [meta_step_seed(seed, f"evaluation-{split}", j, index) for index, _, j in chunk]
+                    returns.append(self.trials([task for _, task, _ in chunk], steps, seeds).episode_returns)
+            curves[LEARNER] = torch.cat(returns).view(len(tasks), episodes, steps).mean(1)
+        baselines = [name for name in names if name != LEARNER]
+        if baselines:
+            curves.update(self._bandit_baselines(tasks, baselines, steps, episodes, split, first_index))
+        return {name: curves[name] for name in names}
+
+    def _bandit_baselines(
+        self, tasks, names, steps: int, episodes: int, split: str, first_index: int
+    ) -> dict:
+        """The baselines' reward per pull, ``[tasks, steps]``, each task played ``episodes`` times; each
+        plays all tasks at once from one seed of ``split`` and ``first_index``."""
+        means = np.stack([self.task_data.make_env(task).unwrapped.arm_means() for task in tasks])
+        repeated = np.repeat(means, episodes, axis=0)
+        curves = {}
+        for name in names:
+            if name == RANDOM_PLAY:
+                rewards = means.mean(1, keepdims=True).repeat(steps, 1)
+            else:
+                rng = np.random.default_rng(
+                    meta_step_seed(self.hparams.seed, f"{name}-{split}", 0, first_index)
+                )
+                rewards = (
+                    play_bandits(name, repeated, steps, rng).reshape(len(tasks), episodes, steps).mean(1)
+                )
+            curves[name] = torch.tensor(rewards, dtype=torch.float64)
+        return curves
 
     def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
         """Episode ``1..steps`` of a trial (on bandits, a pull)."""
@@ -225,17 +222,18 @@ class RL2Module(RLModule):
             "curve": "return in each episode of one trial, averaged over `episodes` trials per task",
         }
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate("val", batch, batch_idx)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._evaluate("test", batch, batch_idx)
-
-    def _evaluate(self, split: str, batch, batch_idx: int) -> None:
+    def evaluate_batch(self, split: str, batch, batch_idx: int) -> None:
         """Mean return per episode over a trial of ``eval_steps`` episodes, and the trial's return."""
         returns = self.adaptation_curves(
-            batch, self.hparams.eval_steps, self.hparams.eval_episodes, split,
-            first_index=batch_idx, baselines=False,
-        )[LEARNER].float()  # fmt: skip
+            batch,
+            self.hparams.eval_steps,
+            self.hparams.eval_episodes,
+            split,
+            (LEARNER,),
+            first_index=batch_idx,
+        )[LEARNER].float()
         self.log(f"{split}/return", returns.mean(), prog_bar=True, batch_size=len(batch))
         self.log(f"{split}/trial_return", returns.sum(1).mean(), batch_size=len(batch))
+
+
+__all__ = ["RL2Module"]

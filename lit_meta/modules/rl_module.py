@@ -1,29 +1,59 @@
-"""What lit-meta's RL LightningModules share: a seed that defaults to the run's global one, binding to
-the task family of an :class:`~lit_meta.datamodules.RLTaskDataModule`, and the checks the CLI runs
-before anything starts."""
+"""What lit-meta's RL LightningModules share, written once: binding to the task family of an
+:class:`~lit_meta.datamodules.RLTaskDataModule` (anything else is refused in one sentence), saving the
+constructor's arguments as hyperparameters, the checks the CLI runs before anything starts, and the
+evaluation every meta-RL module offers, :meth:`RLModule.adaptation_curves`: the return on held-out tasks
+before and after each of K adaptation steps, one curve per method, each task with its own seed."""
 
+import inspect
+from collections.abc import Sequence
+from contextlib import contextmanager
+from functools import partial
+
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
+from tqdm import tqdm
 
-from lit_meta.modules.checkpointing import MetaLearningModule, require_single_cpu_process
-
-
-def default_seed(seed: int | None) -> int:
-    """``seed``, or (``None``) one derived from the global seed ``seed_everything`` set."""
-    return torch.initial_seed() % 2**31 if seed is None else seed
+from lit_meta.datamodules import RLTaskDataModule
+from lit_meta.errors import ConfigError, require_positive
+from lit_meta.modules.base import MetaLearningModule, require_single_cpu_process
+from lit_meta.seeding import derive_seed, seeded_torch
 
 
 class RLModule(MetaLearningModule):
-    """Base of the RL modules. Subclasses implement :meth:`bind_data` and say in ``CPU_REASON`` why they
-    run on the CPU; by default they train in one process (override :meth:`check_trainer` otherwise)."""
+    """Base of the RL modules. A subclass calls :meth:`save_rl_hyperparameters` in ``__init__``, builds
+    what depends on the task family in :meth:`bind_data`, names its curves in :meth:`curve_names` and
+    measures one held-out task in :meth:`adapt_task` (or all of them at once in :meth:`compute_curves`).
+    It says in ``CPU_REASON`` why it runs on the CPU; by default it trains in one process (override
+    :meth:`check_trainer` otherwise)."""
 
     CPU_REASON = "trains on the CPU"
+    FORK_RNG = True
+    """Whether each held-out task is adapted under a forked torch generator seeded with its seed (a module
+    whose learners seed the global generators themselves, as SB3's do, leaves them as those left them)."""
 
-    def bind_data(self, datamodule: pl.LightningDataModule) -> None:
+    task_data: RLTaskDataModule | None = None
+
+    def save_rl_hyperparameters(self) -> None:
+        """Save the calling ``__init__``'s arguments, as they are at the call, as hyperparameters (not the
+        optimizer, an object), and let the module step its optimizers itself. Not logged: Lightning
+        refuses to log a module and a datamodule that both have a different ``seed`` (the run's config,
+        saved in the run directory, holds every value anyway)."""
+        self.save_hyperparameters(ignore=["optimizer"], logger=False, frame=inspect.currentframe().f_back)
+        self.automatic_optimization = False
+
+    # -------------------------------------------------------------------------------- wiring to data
+    def bind_data(self, datamodule: RLTaskDataModule) -> None:
         """Build what depends on the task family (networks for its spaces) and remember the family."""
         raise NotImplementedError
 
     def check_data(self, datamodule: pl.LightningDataModule) -> None:
+        """Refuse, in one sentence, a datamodule that is not an RLTaskDataModule; then bind to it."""
+        if not isinstance(datamodule, RLTaskDataModule):
+            raise ConfigError(
+                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
+            )
         self.bind_data(datamodule)
 
     def check_trainer(self, trainer: pl.Trainer) -> None:
@@ -32,7 +62,103 @@ class RLModule(MetaLearningModule):
 
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)
-        self.bind_data(self.trainer.datamodule)
+        self.check_data(self.trainer.datamodule)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        return batch  # environments and task parameters: nothing to move
+
+    # ---------------------------------------------------------------------------------- evaluation
+    @property
+    def learner_name(self) -> str:
+        """The name of the trained method, in reports and plots."""
+        raise NotImplementedError
+
+    def curve_names(self) -> tuple[str, ...]:
+        """Every curve :meth:`adaptation_curves` can draw, the trained method's first."""
+        return (self.learner_name,)
+
+    def adaptation_curves(
+        self,
+        tasks: Sequence,
+        steps: int,
+        episodes: int | None,
+        split: str,
+        initialisations: Sequence[str] | None = None,
+        first_index: int = 0,
+        progress: bool = False,
+    ) -> dict[str, Tensor]:
+        """``{name: [tasks, steps + 1]}`` (RL²: ``[tasks, steps]``): the return on each held-out task of
+        ``tasks`` before and after each of ``steps`` adaptation steps (K, ``eval_steps``), each measurement
+        the mean over ``episodes`` episodes (``None``: ``eval_episodes``; RL²: trials), for each curve
+        named in ``initialisations`` (default: all of :meth:`curve_names`). Task ``first_index + i`` of
+        ``split`` gets the same seed whichever the curve, however the tasks are batched and whoever asks
+        (validation, test, ``evaluate.py``). Gradients are enabled whatever the caller's mode."""
+        require_positive("steps", steps)
+        episodes = self.hparams.eval_episodes if episodes is None else episodes
+        require_positive("episodes", episodes)
+        known = self.curve_names()
+        names = known if initialisations is None else tuple(initialisations)
+        for name in names:
+            if name not in known:
+                raise ConfigError(
+                    f"{type(self).__name__} has no curve '{name}'; choose from {', '.join(known)}"
+                )
+        with torch.inference_mode(False):
+            return self.compute_curves(list(tasks), names, steps, episodes, split, first_index, progress)
+
+    def compute_curves(
+        self, tasks: list, names: tuple[str, ...], steps: int, episodes: int, split: str, first_index: int,
+        progress: bool,
+    ) -> dict[str, Tensor]:  # fmt: skip
+        """The curves of :meth:`adaptation_curves` (arguments checked), one held-out task after another."""
+        curves = {name: [] for name in names}
+        with torch.enable_grad():
+            for index, task in enumerate(progress_bar(tasks, progress), start=first_index):
+                seed = self.evaluation_seed(split, index)
+                for name in names:
+                    with self._seeded(seed):
+                        curves[name].append(self.adapt_task(name, task, seed, steps, episodes))
+        return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
+
+    def evaluation_seed(self, split: str, index: int) -> int:
+        """The seed of held-out task ``index`` of ``split``, derived from the data seed: every checkpoint
+        of a task family meets the same episodes on it."""
+        return derive_seed(self.task_data.hparams.seed, f"evaluation-{split}-{index}")
+
+    @contextmanager
+    def _seeded(self, seed: int):
+        if not self.FORK_RNG:
+            yield
+            return
+        with seeded_torch(seed):
+            yield
+
+    def adapt_task(self, name: str, task: dict, seed: int, steps: int, episodes: int) -> list[float]:
+        """Curve ``name`` on one held-out ``task``: the mean return of ``episodes`` episodes before and
+        after each of ``steps`` adaptation steps (``steps + 1`` numbers), everything seeded by ``seed``."""
+        raise NotImplementedError
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self.evaluate_batch("val", batch, batch_idx)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self.evaluate_batch("test", batch, batch_idx)
+
+    def evaluate_batch(self, split: str, batch, batch_idx: int) -> None:
+        """Log the return of the trained method on held-out task ``batch_idx`` of ``split`` after
+        ``eval_steps`` adaptation steps (``<split>/return``) and before any (``<split>/return_before``)."""
+        name = self.curve_names()[0]
+        returns = self.adaptation_curves(
+            batch, self.hparams.eval_steps, self.hparams.eval_episodes, split, (name,), first_index=batch_idx
+        )[name].float()
+        log = partial(self.log, batch_size=len(batch), sync_dist=True)
+        log(f"{split}/return", returns[:, -1].mean(), prog_bar=True)
+        log(f"{split}/return_before", returns[:, 0].mean())
 
 
-__all__ = ["RLModule", "default_seed"]
+def progress_bar(items: Sequence, shown: bool, desc: str = "adapting", unit: str = "task"):
+    """``items``, with a progress bar on stderr if ``shown``."""
+    return tqdm(items, desc=desc, unit=unit, disable=not shown)
+
+
+__all__ = ["RLModule", "progress_bar"]

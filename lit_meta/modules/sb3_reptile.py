@@ -1,21 +1,20 @@
-"""Reptile over Stable-Baselines3 learners (seed 001) as a LightningModule: each training step is one
-meta-iteration of :class:`lit_meta.sb3.ReptileMetaRL` on a meta-batch from :class:`RLTaskDataModule`."""
+"""Reptile over Stable-Baselines3 learners (the "Reptile_sb3" specification) as a LightningModule: each
+training step is one meta-iteration of :class:`lit_meta.sb3.ReptileMetaRL` on a meta-batch from
+:class:`RLTaskDataModule`."""
 
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 from pytorch_lightning.cli import OptimizerCallable
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
-from torch import Tensor
-from tqdm import tqdm
 
-from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.rl_module import RLModule, default_seed
-from lit_meta.sb3 import ReptileMetaRL, derive_seed, resolve_rl_algorithm, timesteps_for_updates
+from lit_meta.errors import require, require_positive
+from lit_meta.modules.rl_module import RLModule
+from lit_meta.sb3 import ReptileMetaRL, resolve_rl_algorithm, timesteps_for_updates
 from lit_meta.sb3.evaluation import adaptation_returns, updates_per_step
 from lit_meta.sb3.export import export_policy
+from lit_meta.seeding import default_seed, meta_step_seed
 
 INITIALISATIONS = {"meta-learned init": True, "fresh init": False}
 """Curve name -> whether the learner starts from the meta-parameters (else from SB3's random init)."""
@@ -37,16 +36,17 @@ class SB3ReptileModule(RLModule):
     :param meta_step_size_final: ε at ``trainer.max_steps``, linearly annealed (the Reptile paper anneals
         to 0); ``None`` keeps ε constant.
     :param ignore_prefixes: parameter-name prefixes the meta-update leaves alone (e.g. ``log_std``).
-    :param eval_steps: rounds of inner training in validation and test (and ``evaluate.py``'s default
-        K); the return is measured before and after each.
+    :param eval_steps: K, the adaptation steps measured at validation, test and by ``evaluate.py`` (the
+        adaptation curve's x axis): here rounds of ``eval_step_timesteps`` of inner training.
     :param eval_step_timesteps: timesteps per round (default ``inner_timesteps``).
-    :param eval_episodes: evaluation episodes per measurement.
+    :param eval_episodes: episodes averaged per measurement (deterministic actions).
     :param seed: seeds the meta-initialisation and every inner learner (default: the global seed).
     :param optimizer: the meta-optimizer; it receives the Reptile direction as gradient and ε as its
         learning rate, so ``torch.optim.SGD`` gives exactly θ ← θ + ε·mean(θᵢ − θ).
     """
 
     CPU_REASON = "trains on the CPU (SB3 learners run there)"
+    FORK_RNG = False  # SB3 seeds the global generators itself when it builds a learner
 
     ARCHITECTURE_HPARAMS = ("rl_algorithm", "rl_algo_kwargs", "ignore_prefixes")
 
@@ -67,10 +67,7 @@ class SB3ReptileModule(RLModule):
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
-        # not logged: Lightning refuses to log a module and a datamodule that both have a different
-        # ``seed`` (the run's config, saved in the run directory, holds every value anyway)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
-        self.automatic_optimization = False
+        self.save_rl_hyperparameters()
         self.learner_class = resolve_rl_algorithm(rl_algorithm)
         device = (rl_algo_kwargs or {}).get("device", "cpu")
         require(
@@ -98,7 +95,6 @@ class SB3ReptileModule(RLModule):
         require_positive("eval_step_timesteps", self.eval_step_timesteps)
         self.optimizer_factory = optimizer
         self.meta_algorithm: ReptileMetaRL | None = None
-        self.task_data = None
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
@@ -107,10 +103,6 @@ class SB3ReptileModule(RLModule):
             self.meta_algorithm.task_generator = datamodule.task_generator
             self.task_data = datamodule
             return
-        if not hasattr(datamodule, "task_generator"):
-            raise ConfigError(
-                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
-            )
         hparams = self.hparams
         final = hparams.meta_step_size_final
         schedule = (
@@ -149,45 +141,30 @@ class SB3ReptileModule(RLModule):
         if math.isfinite(stats["inner_return"]):
             self.log("train/inner_return", stats["inner_return"], prog_bar=True, on_step=True, on_epoch=False)
 
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        return batch  # environments and task parameters: nothing to move
-
     # ---------------------------------------------------------------------------------- evaluation
-    def adaptation_curves(
-        self,
-        tasks,
-        steps: int,
-        episodes: int,
-        split: str,
-        initialisations: tuple[str, ...] = tuple(INITIALISATIONS),
-        first_index: int = 0,
-        progress: bool = False,
-    ) -> dict[str, Tensor]:
-        """Returns ``[tasks, steps + 1]`` on held-out ``tasks`` before and after each of ``steps`` rounds of
-        ``eval_step_timesteps``, one curve per initialisation. Task ``first_index + i`` of ``split`` gets
-        the same inner seed whichever the initialisation and whoever asks (validation, test,
-        ``evaluate.py``). Gradients are enabled whatever the caller's mode."""
-        curves = {name: [] for name in initialisations}
-        with torch.inference_mode(False), torch.enable_grad():
-            for offset, task in enumerate(tqdm(tasks, desc="adapting", unit="task", disable=not progress)):
-                seed = derive_seed(self.hparams.seed, f"evaluation-{split}", 0, first_index + offset)
-                for name in initialisations:
-                    curves[name].append(
-                        adaptation_returns(
-                            self.meta_algorithm,
-                            lambda task=task: self.task_data.make_env(task),
-                            seed,
-                            steps,
-                            self.eval_step_timesteps,
-                            episodes,
-                            from_meta=INITIALISATIONS[name],
-                        )
-                    )
-        return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
-
     @property
     def learner_name(self) -> str:
         return self.hparams.rl_algorithm
+
+    def curve_names(self) -> tuple[str, ...]:
+        return tuple(INITIALISATIONS)
+
+    def evaluation_seed(self, split: str, index: int) -> int:
+        """The inner seed of held-out task ``index`` of ``split``, derived from this module's seed."""
+        return meta_step_seed(self.hparams.seed, f"evaluation-{split}", 0, index)
+
+    def adapt_task(self, name: str, task: dict, seed: int, steps: int, episodes: int) -> list[float]:
+        """Rounds of ``eval_step_timesteps`` of SB3 training from the meta-learned initialisation or from
+        SB3's random one, the learner seeded with ``seed`` either way."""
+        return adaptation_returns(
+            self.meta_algorithm,
+            lambda: self.task_data.make_env(task),
+            seed,
+            steps,
+            self.eval_step_timesteps,
+            episodes,
+            from_meta=INITIALISATIONS[name],
+        )
 
     def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
         """Cumulative inner gradient updates after each of ``steps`` rounds."""
@@ -197,23 +174,11 @@ class SB3ReptileModule(RLModule):
     def evaluation_details(self) -> dict:
         return {"rl_algorithm": self.hparams.rl_algorithm, "step_timesteps": self.eval_step_timesteps}
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate("val", batch, batch_idx)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._evaluate("test", batch, batch_idx)
-
-    def _evaluate(self, split: str, batch, batch_idx: int) -> None:
-        """Return of the meta-learned initialisation before and after ``eval_steps`` rounds."""
-        name = "meta-learned init"
-        returns = self.adaptation_curves(
-            batch, self.hparams.eval_steps, self.hparams.eval_episodes, split, (name,), first_index=batch_idx
-        )[name].float()
-        self.log(f"{split}/return", returns[:, -1].mean(), prog_bar=True, batch_size=len(batch))
-        self.log(f"{split}/return_before", returns[:, 0].mean(), batch_size=len(batch))
-
     def on_train_end(self) -> None:
         """Export the meta-initialisation in SB3's own format, ``<run_dir>/sb3/meta_policy.zip``, which
         :func:`lit_meta.sb3.load_policy` opens without running code from it."""
         if self.trainer.is_global_zero:
             export_policy(self.meta_algorithm.meta_model, Path(self.trainer.default_root_dir) / SB3_EXPORT)
+
+
+__all__ = ["SB3ReptileModule"]

@@ -1,32 +1,39 @@
-"""Multi-task SAC over VarShare networks with the Reptile meta-update (seed 000) as a LightningModule.
+"""Multi-task SAC over VarShare networks with the Reptile meta-update (the specification "VarShare +
+Reptile: Meta-Learning Implementation Details") as a LightningModule.
 
-One training step is one episode of one training task, the tasks taken in turn (the seed's serial
-loop): at every environment step the transition goes to that task's replay buffer and SAC takes one
-gradient step on a batch of it; at the end of the episode the meta-update moves the shared weights θ
-by α·μ_task (or every ``meta_update_every`` gradient steps). Steps begin and end at episode
-boundaries, so a checkpoint (weights, optimizers, replay buffers, random generators) resumes exactly.
+One training step is one episode of one training task, the tasks taken in turn (the specification's
+serial loop): at every environment step the transition goes to that task's replay buffer and SAC takes
+one gradient step on a batch of it; at the end of the episode the meta-update moves the shared weights θ
+by ε·μ_task (or every ``meta_update_every`` gradient steps). Steps begin and end at episode boundaries,
+so a checkpoint (weights, optimizers, replay buffers, random generators) resumes exactly. The episodes
+themselves are :mod:`lit_meta.algorithms.sac_episodes`; this module schedules them.
 
 Evaluation on an unseen task gives it a new task id, whose μ starts at zero (effective weights θ) and
 whose temperature starts at the trained tasks' mean, and trains SAC on it for K episodes (updates from
 its ``ADAPTATION_WARMUP``-th transition on); the return after each is compared with SAC from scratch.
 """
 
-import copy
-
 import numpy as np
 import torch
 from pytorch_lightning.cli import OptimizerCallable
-from torch import Tensor
-from tqdm import tqdm
 
-from lit_meta.algorithms.mt_sac import MultiTaskSAC, TaskReplayBuffers
+from lit_meta.algorithms.mt_sac import MultiTaskSAC
+from lit_meta.algorithms.replay import TaskReplayBuffers
+from lit_meta.algorithms.sac_episodes import (
+    OPTIMIZED_GROUPS,
+    UNSEEN_TASK,
+    MetaUpdates,
+    adapt_to_new_task,
+    evaluate_return,
+    run_episode,
+)
 from lit_meta.algorithms.varshare import TARGET_SYNCS
-from lit_meta.datamodules.streams import stream_seed
 from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.modules.rl_module import RLModule, default_seed
+from lit_meta.modules.rl_module import RLModule
+from lit_meta.seeding import default_seed, derive_seed, seeded_torch
 
-ADAPTATION_WARMUP = 64
-"""Transitions an unseen task collects (with its policy, not at random) before its first SAC update."""
+SCRATCH = "SAC from scratch"
+"""The baseline curve: SAC on the unseen task from a new agent."""
 
 
 class VarShareSACModule(RLModule):
@@ -35,17 +42,18 @@ class VarShareSACModule(RLModule):
     Train with ``python train.py fit --config configs/pendulum_varshare_sac.yaml``.
 
     :param hidden_sizes: widths of the hidden VarShare layers of the policy and both critics.
-    :param meta_update_alpha: α of the meta-update (the seed's 0.05); ``null`` trains VarShare SAC
-        without meta-updates (the comparison of issue 6).
+    :param meta_step_size: ε of the Reptile meta-update (the VarShare specification's α, 0.05); ``null``
+        trains VarShare SAC without meta-updates (the comparison of issue 6).
     :param meta_update_every: gradient steps between meta-updates; ``null``: at the end of each episode.
-    :param target_sync: after a meta-update, ``copy`` the critics into their targets (the seed) or
-        ``shift`` the targets the same way (keeps Polyak averaging).
+    :param target_sync: after a meta-update, ``copy`` the critics into their targets (the specification)
+        or ``shift`` the targets the same way (keeps Polyak averaging).
     :param mu_penalty: weight of ‖μ_task‖² in the actor and critic losses.
     :param per_task_temperature: one entropy temperature per task (garage's MT-SAC) or one shared.
     :param batch_size: SAC minibatch size; ``learning_starts``: uniform-random steps per task first.
     :param buffer_size: replay capacity per task.
-    :param eval_steps: episodes of SAC on an unseen task at evaluation (K).
-    :param eval_episodes: deterministic episodes per measurement.
+    :param eval_steps: K, the adaptation steps measured at test and by ``evaluate.py`` (the adaptation
+        curve's x axis): here SAC training episodes on an unseen task.
+    :param eval_episodes: episodes averaged per measurement (deterministic actions).
     :param optimizer: optimizer of the actor, the critics and the temperatures (each its own).
     """
 
@@ -61,7 +69,7 @@ class VarShareSACModule(RLModule):
         init_temperature: float = 1.0,
         per_task_temperature: bool = True,
         mu_penalty: float = 0.0,
-        meta_update_alpha: float | None = 0.05,
+        meta_step_size: float | None = 0.05,
         meta_update_every: int | None = None,
         target_sync: str = "copy",
         batch_size: int = 256,
@@ -75,13 +83,9 @@ class VarShareSACModule(RLModule):
         super().__init__()
         seed = default_seed(seed)
         hidden_sizes = [64, 64] if hidden_sizes is None else list(hidden_sizes)
-        # not logged: module and datamodule both have a ``seed`` (see MAMLRLModule)
-        self.save_hyperparameters(ignore=["optimizer"], logger=False)
-        self.automatic_optimization = False
-        if meta_update_alpha is not None:
-            require(
-                0 < meta_update_alpha <= 1, f"meta_update_alpha must be in (0, 1], got {meta_update_alpha}"
-            )
+        self.save_rl_hyperparameters()
+        if meta_step_size is not None:
+            require(0 < meta_step_size <= 1, f"meta_step_size must be in (0, 1], got {meta_step_size}")
         if meta_update_every is not None:
             require_positive("meta_update_every", meta_update_every)
         if target_sync not in TARGET_SYNCS:
@@ -95,17 +99,12 @@ class VarShareSACModule(RLModule):
         require(mu_penalty >= 0, f"mu_penalty must be non-negative, got {mu_penalty}")
         self.optimizer_factory = optimizer
         self.agent: MultiTaskSAC | None = None
-        self.task_data = None
         self.train_tasks: list[dict] = []
         self.envs: list = []
         self.updates = 0
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
-        if not hasattr(datamodule, "fixed_train_tasks"):
-            raise ConfigError(
-                f"{type(self).__name__} needs an RLTaskDataModule, got {type(datamodule).__name__}"
-            )
         self.task_data = datamodule
         self.train_tasks = datamodule.fixed_train_tasks()
         self.envs = [datamodule.make_env(task) for task in self.train_tasks]
@@ -116,8 +115,7 @@ class VarShareSACModule(RLModule):
     def _new_agent(self, task_ids, seed: int) -> MultiTaskSAC:
         space = self.task_data.template_env()
         hparams = self.hparams
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             return MultiTaskSAC(
                 space.observation_space.shape[0], space.action_space.shape[0], space.action_space.low,
                 space.action_space.high, list(task_ids), hparams.hidden_sizes, hparams.gamma, hparams.tau,
@@ -131,7 +129,7 @@ class VarShareSACModule(RLModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         groups = self.agent.parameter_groups()
-        return [self.optimizer_factory(groups[name]) for name in ("actor", "critic", "alpha")]
+        return [self.optimizer_factory(groups[name]) for name in OPTIMIZED_GROUPS]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -146,163 +144,54 @@ class VarShareSACModule(RLModule):
 
     # ------------------------------------------------------------------------------------ training
     def training_step(self, batch, batch_idx: int) -> None:
-        """One episode of task ``global_step mod tasks``, with one SAC update per environment step."""
-        episode = self.global_step
+        """One episode of task ``global_step mod tasks``, with one SAC update per environment step; the
+        temperature's last step goes through Lightning's optimizer, so Lightning counts episodes."""
+        episode, hparams = self.global_step, self.hparams
         task_id = episode % len(self.train_tasks)
-        optimizers = dict(zip(("actor", "critic", "alpha"), self.optimizers(), strict=True))
-        raw = {name: optimizer.optimizer for name, optimizer in optimizers.items()}
-        episode_return, stats = self.run_episode(
-            self.agent, self.replay, self.envs[task_id], task_id,
-            stream_seed(self.hparams.seed, f"episode-{episode}"), raw, optimizers["alpha"],
+        optimizers = dict(zip(OPTIMIZED_GROUPS, self.optimizers(), strict=True))
+        seed = derive_seed(hparams.seed, f"episode-{episode}")
+        outcome = run_episode(
+            self.agent, self.replay, self.envs[task_id], task_id, seed,
+            {name: optimizer.optimizer for name, optimizer in optimizers.items()}, hparams.batch_size,
+            learning_starts=hparams.learning_starts, updates=self.updates, last_alpha=optimizers["alpha"],
+            meta_updates=MetaUpdates(hparams.meta_step_size, hparams.meta_update_every, hparams.target_sync),
         )  # fmt: skip
-        self.log(f"train/return/task_{task_id}", episode_return, on_step=True, on_epoch=False)
-        self.log("train/episode_return", episode_return, prog_bar=True, on_step=True, on_epoch=False)
-        for name, value in stats.items():
+        self.updates = outcome.updates  # saved in checkpoints: meta_update_every counts across episodes
+        self.log(f"train/return/task_{task_id}", outcome.episode_return, on_step=True, on_epoch=False)
+        self.log("train/episode_return", outcome.episode_return, prog_bar=True, on_step=True, on_epoch=False)
+        for name, value in outcome.stats.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=False)
 
-    def run_episode(
-        self,
-        agent,
-        replay,
-        env,
-        task_id,
-        seed: int,
-        optimizers: dict,
-        last_alpha=None,
-        meta_updates=True,
-        learning_starts: int | None = None,
-        update_after: int | None = None,
-    ):
-        """One training episode on ``task_id``: act, store, update; with ``meta_updates`` (training, if
-        ``meta_update_alpha`` is set), meta-update at the end (or every ``meta_update_every`` updates).
-        ``last_alpha`` (Lightning's wrapper) takes the episode's last temperature step, so Lightning's
-        step count is the episode count. ``learning_starts`` random steps come first, and updates start
-        once the task's buffer holds ``update_after`` transitions (default: that and one batch).
-        Returns (return, stats)."""
-        hparams = self.hparams
-        meta_alpha = hparams.meta_update_alpha if meta_updates else None
-        learning_starts = hparams.learning_starts if learning_starts is None else learning_starts
-        if update_after is None:
-            update_after = max(hparams.batch_size, learning_starts)
-        agent.set_task(task_id)
-        rng = np.random.default_rng([seed, 1])  # not the environment's stream (reset below with seed)
-        observation, _ = env.reset(seed=seed % 2**31)
-        total, stats, done = 0.0, {}, False
-        while not done:
-            if replay.size(task_id) < learning_starts:
-                action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
-            else:
-                action = agent.act(observation)
-            next_observation, reward, terminated, truncated, _ = env.step(action)
-            replay.add(task_id, observation, action, reward, next_observation, terminated)
-            total += float(reward)
-            done = terminated or truncated
-            observation = next_observation
-            if replay.size(task_id) >= update_after:
-                step_optimizers = dict(optimizers)
-                if done and last_alpha is not None:
-                    step_optimizers["alpha"] = last_alpha
-                with torch.enable_grad():
-                    stats = agent.update(replay.sample(task_id, hparams.batch_size, rng), step_optimizers)
-                if meta_updates:  # training: count SAC updates (saved in checkpoints)
-                    self.updates += 1
-                    every = hparams.meta_update_every
-                    if meta_alpha is not None and every is not None and self.updates % every == 0:
-                        agent.meta_update(task_id, meta_alpha, hparams.target_sync)
-            elif done and last_alpha is not None:
-                last_alpha.optimizer.zero_grad()
-                last_alpha.step()  # nothing to learn yet; still one Lightning step per episode
-        if meta_alpha is not None and hparams.meta_update_every is None and stats:
-            agent.meta_update(task_id, meta_alpha, hparams.target_sync)
-        return total, {name: float(value) for name, value in stats.items()}
-
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        return batch
-
     # ---------------------------------------------------------------------------------- evaluation
-    def evaluate_return(self, agent, env, task_id, seed: int, episodes: int) -> float:
-        """Mean return of ``episodes`` deterministic episodes of ``agent`` on ``task_id``."""
-        agent.set_task(task_id)
-        returns = []
-        for index in range(episodes):
-            observation, _ = env.reset(seed=(seed + index) % 2**31)
-            total, done = 0.0, False
-            while not done:
-                observation, reward, terminated, truncated, _ = env.step(
-                    agent.act(observation, deterministic=True)
-                )
-                total += float(reward)
-                done = terminated or truncated
-            returns.append(total)
-        return float(np.mean(returns))
-
     @property
     def learner_name(self) -> str:
-        return "VarShare SAC" + (" + Reptile" if self.hparams.meta_update_alpha is not None else "")
+        return "VarShare SAC" + (" + Reptile" if self.hparams.meta_step_size is not None else "")
 
-    def adaptation_curves(
-        self, tasks, steps: int, episodes: int | None, split: str, initialisations=None, first_index: int = 0,
-        progress: bool = False,
-    ) -> dict[str, Tensor]:  # fmt: skip
-        """Return on each unseen task before and after each of ``steps`` SAC episodes, starting from this
-        model's θ (a new task id, μ = 0) and from scratch; the same seeds for both."""
-        require_positive("steps", steps)
-        episodes = episodes or self.hparams.eval_episodes
-        names = initialisations or (self.learner_name, "SAC from scratch")
-        curves = {name: [] for name in names}
-        with torch.inference_mode(False), torch.enable_grad():
-            for offset, task in enumerate(tqdm(tasks, desc="adapting", unit="task", disable=not progress)):
-                seed = stream_seed(self.task_data.hparams.seed, f"evaluation-{split}-{first_index + offset}")
-                env = self.task_data.make_env(task)
-                for name in names:
-                    curves[name].append(self._adapt(name == "SAC from scratch", env, seed, steps, episodes))
-        return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
+    def curve_names(self) -> tuple[str, ...]:
+        """This model's θ (a new task id, μ = 0), and SAC from scratch."""
+        return self.learner_name, SCRATCH
 
-    def _adapt(self, scratch: bool, env, seed: int, steps: int, episodes: int) -> list[float]:
-        task_id = "unseen"
-        agent = self._new_agent([task_id], seed) if scratch else copy.deepcopy(self.agent)
-        agent.set_task(task_id)  # a new task id: μ = 0, its effective weights are θ
-        if not scratch and agent.per_task_temperature:  # its temperature: the trained tasks' mean
-            with torch.no_grad():
-                learned = [value for key, value in agent.log_alpha.items() if key != task_id]
-                agent.log_alpha[task_id].copy_(torch.stack(learned).mean())
-        groups = agent.parameter_groups()
-        optimizers = {name: self.optimizer_factory(groups[name]) for name in ("actor", "critic", "alpha")}
-        replay = self._new_replay()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            row = [self.evaluate_return(agent, env, task_id, seed, episodes)]
-            for step in range(steps):  # plain SAC on the new task: no meta-updates, no random warm-up,
-                # updates (one batch drawn with replacement) from its ADAPTATION_WARMUP-th transition
-                episode_seed = seed + 1000 * (step + 1)
-                self.run_episode(
-                    agent,
-                    replay,
-                    env,
-                    task_id,
-                    episode_seed,
-                    optimizers,
-                    meta_updates=False,
-                    learning_starts=0,
-                    update_after=ADAPTATION_WARMUP,
-                )
-                row.append(self.evaluate_return(agent, env, task_id, seed, episodes))
-        return row
+    def adapt_task(self, name: str, task: dict, seed: int, steps: int, episodes: int) -> list[float]:
+        """``steps`` SAC episodes on the unseen ``task`` from this model's θ or a new agent (both seeded
+        with ``seed``)."""
+        agent = self._new_agent([UNSEEN_TASK], seed) if name == SCRATCH else self.agent
+        env, replay, hparams = self.task_data.make_env(task), self._new_replay(), self.hparams
+        return adapt_to_new_task(
+            agent, env, replay, self.optimizer_factory, seed, steps, episodes, hparams.batch_size
+        )
 
     def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
         return list(range(steps + 1)), "SAC training episodes on the unseen task"
 
     def evaluation_details(self) -> dict:
-        return {"meta_update_alpha": self.hparams.meta_update_alpha, "target_sync": self.hparams.target_sync}
+        return {"meta_step_size": self.hparams.meta_step_size, "target_sync": self.hparams.target_sync}
 
     def validation_step(self, batch, batch_idx: int) -> None:
         """Deterministic return on every training task (the multi-task objective), once per validation."""
         if batch_idx > 0:
             return
         returns = [
-            self.evaluate_return(
-                self.agent, env, task_id, stream_seed(self.hparams.seed, f"val-{task_id}"), 1
-            )
+            evaluate_return(self.agent, env, task_id, derive_seed(self.hparams.seed, f"val-{task_id}"), 1)
             for task_id, env in enumerate(self.envs)
         ]
         for task_id, value in enumerate(returns):

@@ -2,13 +2,16 @@
 
 from lit_meta.nn.conv import Conv4
 from lit_meta.nn.mlp import ACTIVATIONS, MLP
+from lit_meta.nn.networks import NETWORKS, build_network
 from lit_meta.nn.policies import CategoricalMLPPolicy, GaussianMLPPolicy, build_policy
 
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "NETWORKS",
     "CategoricalMLPPolicy",
     "Conv4",
     "GaussianMLPPolicy",
+    "build_network",
     "build_policy",
 ]

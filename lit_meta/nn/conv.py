@@ -16,7 +16,7 @@ class Conv4(nn.Sequential):
 
     Batch normalisation always uses the statistics of the batch it is given (no running averages),
     as the MAML and Reptile papers' code does; whether query predictions see the query batch
-    (transduction) is decided by how the network is called, see ``lit_meta.evaluation.predict``.
+    (transduction) is decided by how the network is called, see ``lit_meta.evaluation.adaptation.predict``.
 
     :param in_channels: image channels (1 for Omniglot).
     :param out_features: number of classes N.

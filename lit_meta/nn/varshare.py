@@ -1,4 +1,4 @@
-"""VarShare layers (seed 000): every task's weights are a shared part plus a task-specific variation,
+"""VarShare layers (the VarShare spec): every task's weights are a shared part plus a task-specific variation,
 ``w_i = θ + μ_i``, with ``θ`` an ``nn.Parameter`` and ``μ`` an ``nn.ParameterDict`` keyed by ``str(task)``.
 
 The bias is the last column of the same matrices, so ``θ`` and ``μ_i`` are the whole layer and a

@@ -1,5 +1,6 @@
-"""Seed 002's metric for SB3 learners: the return on a new task after 0, 1, ..., K rounds of inner
-training, starting from the meta-learned initialisation or from a fresh random one."""
+"""The metric of the "Day 29: Meta-Reinforcement Learning" specification, for SB3 learners: the return
+on a new task after 0, 1, ..., K rounds of inner training, starting from the meta-learned initialisation
+or from a fresh random one."""
 
 from collections.abc import Callable
 

@@ -1,4 +1,5 @@
-"""The generic outer loop of first-order meta-RL over Stable-Baselines3 learners (seed 001).
+"""The generic outer loop of first-order meta-RL over Stable-Baselines3 learners (the "Reptile_sb3"
+specification).
 
 Per meta-iteration: sample a batch of tasks, copy the meta-parameters into a fresh SB3 learner per
 task, let SB3 train it on its task (``learn`` for ``inner_timesteps``), then ``meta_update`` the
@@ -10,7 +11,6 @@ import copy
 import math
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,49 +22,32 @@ from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.save_util import load_from_zip_file
 from tqdm import tqdm
 
+from lit_meta.envs.task_generator import sample_meta_batch
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.files import atomic_write
 from lit_meta.sb3.algorithms import SB3_ALGORITHMS, from_plain, resolve_rl_algorithm, to_plain
 from lit_meta.sb3.export import export_policy
 from lit_meta.sb3.weights import load_meta_weights
+from lit_meta.seeding import meta_step_seed
 
 META_POLICY_FILE = "meta_policy.zip"
 """The meta-initialisation in SB3's own format: ``PPO.load(<dir>/meta_policy.zip)`` opens it."""
 META_STATE_FILE = "meta_state.pt"
 
 
-def derive_seed(seed: int, purpose: str, meta_step: int, index: int) -> int:
-    """A seed for one task (``purpose="task"``) or one inner learner (``"learner"``) of one meta-step,
-    independent of everything drawn before: the same run makes the same draws after a resume."""
-    entropy = [seed, *purpose.encode(), meta_step, index]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0] % 2**31)
-
-
-def sample_meta_batch(task_generator, meta_step: int, batch_size: int, seed: int) -> list[tuple]:
-    """``batch_size`` tasks ``(env, info, origin_meta_step)`` for ``meta_step``, each asked for with
-    its own derived seed."""
-    tasks = []
-    for index in range(batch_size):
-        task = task_generator.get_task(meta_step, derive_seed(seed, "task", meta_step, index))
-        if not (
-            isinstance(task, tuple)
-            and len(task) == 3
-            and isinstance(task[0], gym.Env)
-            and isinstance(task[1], Mapping)
-        ):
-            raise ConfigError(
-                "task_generator.get_task(meta_step, seed) must return (env, info, origin_meta_step), "
-                f"got {type(task).__name__}"
-            )
-        tasks.append(task)
-    return tasks
+def folderless_logger(verbose: int = 0) -> Logger:
+    """A logger for an SB3 learner that writes no files: its progress table on stdout when ``verbose``
+    is 1 or more, else nothing. SB3's default logger (no ``tensorboard_log``) makes an empty
+    ``SB3-<time>`` folder in the temp directory at every ``learn``: one per task and meta-step here."""
+    return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose >= 1 else [])
 
 
 class BaseMetaAlgorithm(ABC):
     """First-order meta-learning of an SB3 learner's initial parameters.
 
     :param task_generator: any object with ``get_task(meta_step, seed) -> (env, info,
-        origin_meta_step)`` and ``reset_history()`` (e.g. :class:`lit_meta.sb3.TaskGenerator`).
+        origin_meta_step)`` and ``reset_history()`` (e.g.
+        :class:`lit_meta.envs.task_generator.TaskGenerator`).
     :param rl_algorithm: the inner learner, an SB3 algorithm class (``PPO``, ``SAC``, ...) or its name.
     :param rl_algo_kwargs: keyword arguments of every learner (``policy`` defaults to ``MlpPolicy``,
         ``device`` to ``cpu``; ``seed`` is set per task by the meta-algorithm).
@@ -128,9 +111,7 @@ class BaseMetaAlgorithm(ABC):
                 f"{self.rl_algorithm.__name__} refused rl_algo_kwargs {kwargs}: {error}"
             ) from None
         if not kwargs.get("tensorboard_log"):
-            # SB3's default logger makes an empty /tmp/SB3-<time> folder per learn(): one per task
-            formats = [HumanOutputFormat(sys.stdout)] if kwargs.get("verbose", 0) >= 1 else []
-            learner.set_logger(Logger(folder=None, output_formats=formats))
+            learner.set_logger(folderless_logger(kwargs.get("verbose", 0)))
         return learner
 
     def adapt(
@@ -161,7 +142,7 @@ class BaseMetaAlgorithm(ABC):
         self.meta_step = meta_step  # schedules read it
         tasks = self.sample_tasks(meta_step) if tasks is None else tasks
         learners = [
-            self.adapt(env, derive_seed(self.seed, "learner", meta_step, index))
+            self.adapt(env, meta_step_seed(self.seed, "learner", meta_step, index))
             for index, (env, _info, _origin) in enumerate(tasks)
         ]
         self.meta_update(learners)

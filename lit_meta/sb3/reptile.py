@@ -1,5 +1,6 @@
 """Reptile over SB3 learners (Nichol, Achiam & Schulman, 2018, "On First-Order Meta-Learning
-Algorithms"; seed 001): θ ← θ + ε · mean_i(θ_i − θ), θ_i the policy trained on task i.
+Algorithms"; the "Reptile_sb3" specification): θ ← θ + ε · mean_i(θ_i − θ), θ_i the policy trained on
+task i.
 
 The update is lit-meta's one Reptile rule (:mod:`lit_meta.algorithms.reptile`), in its direct form or,
 with a meta-optimizer, in its gradient form handed to any torch optimizer.

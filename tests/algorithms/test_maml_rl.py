@@ -17,7 +17,7 @@ from lit_meta.algorithms.policy_gradient import (
     generalized_advantages,
     linear_baseline_features,
     lvc_policy_loss,
-    normalise,
+    normalize,
     ppo_clip_loss,
 )
 from lit_meta.envs import make_task_env
@@ -93,7 +93,7 @@ def make_task(generator) -> PolicyGradientTask:
         support_advantages=[torch.randn(6, 4, generator=generator) * support.mask],
         query=query,
         query_advantages=torch.randn(6, 4, generator=generator) * query.mask,
-        clip=CLIP,
+        clip_range=CLIP,
     )
 
 
@@ -150,6 +150,9 @@ def test_inner_surrogate_is_magic_box_at_the_sampling_policy():
         (row_ours,) = torch.autograd.grad(grad_ours[i], theta, retain_graph=True)
         (row_theirs,) = torch.autograd.grad(grad_theirs[i], theta, retain_graph=True)
         torch.testing.assert_close(row_ours, row_theirs)
+    # away from the sampling policy the ratio importance-weights the steps; magic_box would weigh them 1
+    moved = lvc_policy_loss(log_probs, log_probs.detach() - 0.5, advantages, mask)
+    torch.testing.assert_close(moved, ours * math.exp(0.5))
 
 
 def test_returns_ignore_rewards_on_padded_steps():
@@ -160,12 +163,12 @@ def test_returns_ignore_rewards_on_padded_steps():
 def test_discounted_returns_and_gae_by_hand():
     rewards = torch.tensor([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]])
     mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
-    gamma, lam = 0.9, 0.8
+    gamma, gae_lambda = 0.9, 0.8
     returns = discounted_returns(rewards * mask, mask, gamma)
     torch.testing.assert_close(returns[:, 0], torch.tensor([1 + 0.9 * 0.5 + 0.81 * 2, 0.5 + 0.9 * 2, 2.0]))
     torch.testing.assert_close(returns[:, 1], torch.tensor([2 - 0.9, -1.0, 0.0]))
     values = torch.tensor([[0.3, -0.2], [0.1, 0.4], [0.7, 0.0]])
-    advantages = generalized_advantages(rewards * mask, values, mask, gamma, lam)
+    advantages = generalized_advantages(rewards * mask, values, mask, gamma, gae_lambda)
     delta = [1 + 0.9 * 0.1 - 0.3, 0.5 + 0.9 * 0.7 - 0.1, 2 - 0.7]
     expected0 = [delta[0] + 0.72 * (delta[1] + 0.72 * delta[2]), delta[1] + 0.72 * delta[2], delta[2]]
     torch.testing.assert_close(advantages[:, 0], torch.tensor(expected0))
@@ -185,7 +188,7 @@ def test_linear_baseline_recovers_returns_that_are_linear_in_its_features():
     returns = (features @ weights) * episodes.mask
     fitted = fit_linear_baseline(episodes.observations, episodes.mask, returns, reg_coeff=1e-10)
     torch.testing.assert_close(fitted, returns, atol=1e-3, rtol=1e-3)
-    normalised = normalise(returns, episodes.mask)
+    normalised = normalize(returns, episodes.mask)
     real = normalised[episodes.mask.bool()]
     assert abs(real.mean().item()) < 1e-5 and abs(real.std(unbiased=False).item() - 1) < 1e-4
 
@@ -194,7 +197,7 @@ def test_ppo_clip_loss_by_hand():
     log_probs = torch.log(torch.tensor([[1.5], [0.5], [1.1]]))
     advantages = torch.tensor([[1.0], [-2.0], [3.0]])
     mask = torch.ones(3, 1)
-    loss = ppo_clip_loss(log_probs, torch.zeros(3, 1), advantages, mask, clip=0.2)
+    loss = ppo_clip_loss(log_probs, torch.zeros(3, 1), advantages, mask, clip_range=0.2)
     # ratios 1.5, 0.5, 1.1: min(1.5·1, 1.2·1) = 1.2; min(0.5·−2, 0.8·−2) = −1.6; 1.1·3 = 3.3
     assert loss.item() == pytest.approx(-(1.2 - 1.6 + 3.3) / 3)
 

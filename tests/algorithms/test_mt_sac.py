@@ -1,8 +1,7 @@
 """Multi-task SAC over VarShare networks against SAC's equations written by hand (Haarnoja et al., 2018):
 Polyak averaging, the critic target, the tanh-Gaussian log-probability (against torch.distributions),
-the temperature's gradient, per-task replay and temperatures, the Reptile meta-update and bad input."""
+the temperature's gradient, per-task temperatures, the Reptile meta-update and bad input."""
 
-import io
 import math
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
-from lit_meta.algorithms.mt_sac import BATCH_KEYS, MultiTaskSAC, TaskReplayBuffers
+from lit_meta.algorithms.mt_sac import MultiTaskSAC
 from lit_meta.errors import ConfigError
 
 OBS, ACT = 3, 2
@@ -62,9 +61,6 @@ def snapshot(agent: MultiTaskSAC) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in agent.state_dict().items()}
 
 
-# --- policy ------------------------------------------------------------------------------------------------
-
-
 def test_tanh_gaussian_log_prob_matches_torch_distributions():
     agent = randomise_(make_agent()).double()  # float64 so that the reference's atanh(action) is exact
     obs = torch.randn(64, OBS, dtype=torch.float64)
@@ -96,9 +92,6 @@ def test_log_std_is_clamped_and_act_stays_in_bounds():
     assert actions.shape == (100, ACT) and (actions >= LOW).all() and (actions <= HIGH).all()
     single = agent.act(np.zeros(OBS), deterministic=True)
     np.testing.assert_allclose(single, agent.action_bias.numpy(), atol=1e-6)  # tanh(0) rescaled
-
-
-# --- losses ------------------------------------------------------------------------------------------------
 
 
 def test_critic_target_and_critic_loss_by_hand(monkeypatch):
@@ -169,9 +162,6 @@ def test_temperature_rises_when_entropy_is_below_target_and_falls_above(target_e
     assert np.sign(agent.log_alpha["0"].item() - before) == direction
 
 
-# --- updates -----------------------------------------------------------------------------------------------
-
-
 def test_polyak_update_by_hand_for_every_target_parameter():
     agent = randomise_(make_agent(tau=0.2))
     online = {f"q{k}": dict(getattr(agent, f"q{k}").named_parameters()) for k in (1, 2)}
@@ -233,9 +223,6 @@ def test_a_new_task_starts_at_theta_everywhere_with_the_initial_temperature():
     assert agent.log_alpha["new"].item() == pytest.approx(math.log(0.25))
 
 
-# --- meta-update -------------------------------------------------------------------------------------------
-
-
 def outputs(agent: MultiTaskSAC, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         return {
@@ -278,67 +265,6 @@ def test_meta_update_shift_keeps_the_targets_outputs_for_the_task():
     assert not torch.allclose(outputs(agent, inputs)["q1_target"], moved["q1_target"])
 
 
-# --- replay ------------------------------------------------------------------------------------------------
-
-
-def fill(buffers: TaskReplayBuffers, task_id, n: int, start: int = 0) -> None:
-    """Transitions whose every field encodes (task, index), so a sample's origin can be read back."""
-    for i in range(start, start + n):
-        value = 100.0 * task_id + i
-        buffers.add(task_id, np.full(OBS, value), np.full(ACT, value), value, np.full(OBS, -value), i % 2)
-
-
-def test_sampling_a_task_never_returns_another_tasks_transitions():
-    buffers = TaskReplayBuffers(OBS, ACT, capacity=7)
-    fill(buffers, 0, 4)
-    fill(buffers, 1, 12)  # wraps: indices 5..11 remain
-    fill(buffers, 2, 3)
-    assert [buffers.size(t) for t in (0, 1, 2, 3)] == [4, 7, 3, 0]
-    rng = np.random.default_rng(0)
-    for task, expected in ((0, range(4)), (1, range(5, 12)), (2, range(3))):
-        batch = buffers.sample(task, 500, rng)
-        assert set(batch) == set(BATCH_KEYS) and all(v.dtype == torch.float32 for v in batch.values())
-        assert batch["obs"].shape == (500, OBS) and batch["reward"].shape == (500,)
-        assert set(batch["reward"].tolist()) == {100.0 * task + i for i in expected}
-        torch.testing.assert_close(batch["obs"][:, 0], batch["reward"])
-        torch.testing.assert_close(batch["next_obs"][:, 0], -batch["reward"])
-        torch.testing.assert_close(batch["terminated"], (batch["reward"] - 100.0 * task) % 2)
-
-
-def test_replay_state_round_trips_through_weights_only_torch_load():
-    buffers = TaskReplayBuffers(OBS, ACT, capacity=5)
-    fill(buffers, 0, 8)
-    fill(buffers, 3, 2)
-    file = io.BytesIO()
-    torch.save(buffers.state_dict(), file)
-    file.seek(0)
-    restored = TaskReplayBuffers(OBS, ACT, capacity=5)
-    restored.load_state_dict(torch.load(file, weights_only=True))
-    assert restored.task_ids == ["0", "3"] and restored.size("3") == 2
-    for copy in (buffers, restored):  # the write position is restored too
-        fill(copy, 0, 1, start=20)
-        fill(copy, 3, 1, start=30)
-    first, second = (
-        buffers.sample(0, 64, np.random.default_rng(7)),
-        restored.sample(0, 64, np.random.default_rng(7)),
-    )
-    assert all(torch.equal(first[key], second[key]) for key in BATCH_KEYS)
-    assert 20.0 in first["reward"].tolist() and 3.0 not in first["reward"].tolist()  # 20 overwrote index 3
-    with pytest.raises(ConfigError, match="capacity"):
-        TaskReplayBuffers(OBS, ACT, capacity=6).load_state_dict(buffers.state_dict())
-
-
-def test_replay_adds_batches_of_transitions():
-    buffers = TaskReplayBuffers(OBS, ACT, capacity=4)
-    buffers.add(0, np.ones((3, OBS)), np.ones((3, ACT)), [1.0, 2.0, 3.0], np.zeros((3, OBS)), [0, 0, 1])
-    assert buffers.size(0) == 3
-    batch = buffers.sample(0, 200, np.random.default_rng(1))
-    assert set(batch["reward"].tolist()) == {1.0, 2.0, 3.0}
-
-
-# --- bad input ---------------------------------------------------------------------------------------------
-
-
 def test_bad_input_is_refused_with_one_sentence():
     with pytest.raises(ConfigError, match="action_low must be below action_high"):
         MultiTaskSAC(OBS, ACT, [0.0, 1.0], [1.0, 1.0], task_ids=[0], hidden_sizes=(4,))
@@ -361,8 +287,3 @@ def test_bad_input_is_refused_with_one_sentence():
         agent.losses({"obs": torch.zeros(1, OBS)})
     with pytest.raises(ConfigError, match="set_task"):
         MultiTaskSAC(OBS, ACT, -1.0, 1.0, task_ids=[0], hidden_sizes=(4,)).act(np.zeros(OBS))
-    buffers = TaskReplayBuffers(OBS, ACT, capacity=3)
-    with pytest.raises(ConfigError, match="empty"):
-        buffers.sample(0, 4, np.random.default_rng(0))
-    with pytest.raises(ConfigError, match="action"):
-        buffers.add(0, np.zeros(OBS), np.zeros(ACT + 1), 0.0, np.zeros(OBS), False)

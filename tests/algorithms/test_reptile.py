@@ -1,4 +1,5 @@
-"""Reptile's meta-step against seed 003's loop written by hand (deepcopy, torch.optim.SGD, interpolate)."""
+"""Reptile's meta-step against the "Reptile" specification's loop written by hand (deepcopy,
+torch.optim.SGD, interpolate)."""
 
 import copy
 

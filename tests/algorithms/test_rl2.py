@@ -1,103 +1,16 @@
-"""RL²'s pieces: trials with a hidden state carried across episodes and reset between trials, GAE over the
-trial, PPO's loss, reproducible trials, and the spaces the recurrent policy refuses."""
-
-import itertools
+"""RL²'s update: GAE over the trial, PPO's loss and update, and the spaces the recurrent policy refuses
+(trial collection: tests/envs/test_trials.py)."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from lit_meta.algorithms.rl2 import (
-    PPOConfig,
-    collect_trials,
-    ppo_loss,
-    ppo_update,
-    trial_advantages,
-    trial_envs,
-)
-from lit_meta.envs import make_task_env
+from lit_meta.algorithms.rl2 import PPOConfig, ppo_loss, ppo_update, trial_advantages
+from lit_meta.envs.trials import collect_trials
 from lit_meta.errors import ConfigError
 from lit_meta.nn.recurrent import RecurrentPolicy
-
-BANDIT = "lit_meta/BernoulliBandit-v0"
-
-
-def bandit_envs(count: int, arms: int = 3):
-    tasks = [{f"p{a}": (a + 1 + i) / (arms + count + 1) for a in range(arms)} for i in range(count)]
-    return trial_envs([lambda t=t: make_task_env(BANDIT, task=t, env_kwargs={"arms": arms}) for t in tasks])
-
-
-def family_envs(env_id: str, count: int):
-    return trial_envs([lambda: make_task_env(env_id)] * count)
-
-
-def policy_for(envs, hidden_size: int = 8, seed: int = 0) -> RecurrentPolicy:
-    torch.manual_seed(seed)
-    return RecurrentPolicy(envs.single_observation_space, envs.single_action_space, hidden_size)
-
-
-def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
-    envs = bandit_envs(3)
-    policy = policy_for(envs)
-    trials = collect_trials(policy, envs, episodes=5, seeds=[1, 2, 3])
-    assert trials.rewards.shape == (5, 3)  # a bandit episode is one pull
-    assert torch.equal(trials.dones, torch.ones(5, 3))
-    assert torch.equal(trials.hiddens[0], torch.zeros(3, 8))
-    # at every episode boundary the state is not a fresh one: it is the GRU's state after the whole trial so
-    # far, recomputed here by running the trial's inputs as one sequence from zeros
-    inputs = trials.policy_inputs()
-    for t in range(1, 5):
-        assert trials.dones[t - 1].all() and trials.hiddens[t].abs().sum() > 0
-        *sequences, action_mask = (x[:t] for x in inputs)
-        hidden = policy(*sequences, action_mask=action_mask).hidden[0]
-        torch.testing.assert_close(trials.hiddens[t], hidden)
-    # the next trial starts again from zeros, and (same seeds) plays the same as the first
-    again = collect_trials(policy, envs, episodes=5, seeds=[1, 2, 3])
-    assert torch.equal(again.hiddens[0], torch.zeros(3, 8))
-    assert torch.equal(again.actions, trials.actions) and torch.equal(again.hiddens, trials.hiddens)
-
-
-@pytest.mark.parametrize("env_id", ["lit_meta/CartPoleTask-v0", "lit_meta/PendulumTask-v0"])
-def test_acting_step_by_step_equals_replaying_the_trial_as_one_sequence(env_id):
-    envs = family_envs(env_id, 3)
-    policy = policy_for(envs)
-    trials = collect_trials(policy, envs, episodes=2, seeds=[4, 5, 6])
-    *sequences, action_mask = trials.policy_inputs()
-    with torch.no_grad():
-        replay = policy(*sequences, action_mask=action_mask)
-    mask = trials.mask.bool()
-    torch.testing.assert_close(replay.distribution.log_prob(trials.actions)[mask], trials.log_probs[mask])
-    torch.testing.assert_close(replay.values[mask], trials.values[mask])
-
-
-def test_episodes_autoreset_inside_a_trial_and_returns_add_up():
-    envs = family_envs("lit_meta/CartPoleTask-v0", 4)
-    trials = collect_trials(policy_for(envs), envs, episodes=3, seeds=[7, 8, 9, 10])
-    for i in range(4):
-        steps = int(trials.mask[:, i].sum())
-        assert torch.equal(trials.mask[:steps, i], torch.ones(steps))  # a trial is a prefix of the batch
-        ends = torch.nonzero(trials.dones[:steps, i]).flatten().tolist()
-        assert len(ends) == 3 and ends[-1] == steps - 1  # the trial ends with its third episode
-        bounds = [-1, *ends]
-        expected = [trials.rewards[a + 1 : b + 1, i].sum().item() for a, b in itertools.pairwise(bounds)]
-        assert trials.episode_returns[i].tolist() == expected
-        for end in ends[:-1]:  # the step after an episode's end sees a freshly reset CartPole
-            assert trials.observations[end + 1, i].abs().max() <= 0.05
-
-
-def test_trials_are_reproducible_and_independent_of_their_batch():
-    envs = bandit_envs(4)
-    policy = policy_for(envs)
-    first = collect_trials(policy, envs, episodes=6, seeds=[11, 12, 13, 14])
-    second = collect_trials(policy, envs, episodes=6, seeds=[11, 12, 13, 14])
-    for name in ("actions", "rewards", "log_probs", "values", "hiddens", "episode_returns"):
-        assert torch.equal(getattr(first, name), getattr(second, name)), name
-    other = collect_trials(policy, envs, episodes=6, seeds=[21, 22, 23, 24])
-    assert not torch.equal(first.actions, other.actions)
-    alone = collect_trials(policy, trial_envs([lambda: envs.envs[2]]), episodes=6, seeds=[13])
-    assert torch.equal(alone.actions[:, 0], first.actions[:, 2])
-    assert torch.equal(alone.rewards[:, 0], first.rewards[:, 2])
+from tests.envs.test_trials import bandit_envs, policy_for
 
 
 def test_trial_advantages_by_hand():
@@ -121,12 +34,12 @@ def test_trial_advantages_equal_the_discounted_sum_of_td_errors():
     generator = torch.Generator().manual_seed(0)
     rewards, values = torch.rand(7, 3, generator=generator), torch.rand(7, 3, generator=generator)
     mask = torch.ones(7, 3)
-    gamma, lam = 0.95, 0.8
-    advantages, _ = trial_advantages(rewards, values, mask, gamma, lam)
+    gamma, gae_lambda = 0.95, 0.8
+    advantages, _ = trial_advantages(rewards, values, mask, gamma, gae_lambda)
     next_values = torch.cat([values[1:], torch.zeros(1, 3)])
     deltas = rewards + gamma * next_values - values
     for t in range(7):
-        reference = sum((gamma * lam) ** k * deltas[t + k] for k in range(7 - t))
+        reference = sum((gamma * gae_lambda) ** k * deltas[t + k] for k in range(7 - t))
         torch.testing.assert_close(advantages[t], reference)
 
 
@@ -206,9 +119,3 @@ def test_discrete_observations_are_read_one_hot_and_hidden_state_must_be_positiv
     assert output.values.shape == (1, 2) and output.hidden.shape == (1, 2, 3)
     with pytest.raises(ConfigError, match="hidden_size"):
         RecurrentPolicy(gym.spaces.Discrete(4), gym.spaces.Discrete(2), hidden_size=0)
-
-
-def test_collect_trials_refuses_environments_that_reset_a_step_late():
-    envs = gym.vector.SyncVectorEnv([lambda: make_task_env(BANDIT)])  # NEXT_STEP autoreset
-    with pytest.raises(ConfigError, match="reset in the step that ends an episode"):
-        collect_trials(policy_for(envs), envs, episodes=2, seeds=[0])

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lit_meta.algorithms import Reptile, build_algorithm
-from lit_meta.evaluation import adaptation_curve
+from lit_meta.evaluation import adaptation_curves
 from lit_meta.nn import MLP
 from lit_meta.tasks import TaskBatch
 
@@ -14,7 +14,7 @@ from lit_meta.tasks import TaskBatch
 def test_regression_curve_scores_the_query_set_after_each_step(sine_tasks):
     torch.manual_seed(0)
     reptile = Reptile(MLP(1, 1, [8], "tanh"), F.mse_loss, inner_lr=0.05, inner_steps=1)
-    curve = adaptation_curve(reptile, [sine_tasks], steps=4)
+    curve = adaptation_curves(reptile, [sine_tasks], steps=4)
     assert curve.loss.shape == (3, 5) and curve.accuracy is None
     for i in range(3):
         model = copy.deepcopy(reptile.learner)
@@ -38,7 +38,7 @@ def test_classification_curve_reports_accuracy():
     )
     torch.manual_seed(1)
     maml = build_algorithm("maml", MLP(4, 3, [16]), F.cross_entropy, inner_lr=0.5, inner_steps=1)
-    curve = adaptation_curve(maml, [tasks], steps=3)
+    curve = adaptation_curves(maml, [tasks], steps=3)
     assert curve.accuracy.shape == (2, 4)
     with torch.no_grad():
         logits = torch.stack([maml.learner(query_x) for query_x in tasks.query_x])

@@ -5,6 +5,7 @@ import math
 import torch
 
 from lit_meta.evaluation import mean_confidence_interval, summarise_per_step
+from lit_meta.evaluation.stats import format_estimate
 
 
 def test_interval_matches_the_textbook_student_t_value():
@@ -31,3 +32,9 @@ def test_per_step_records_follow_the_columns():
     assert [r["step"] for r in records] == [0, 1]
     assert [r["mean"] for r in records] == [2.0, 10.0]
     assert records[1]["ci"] == 0.0
+
+
+def test_an_estimate_prints_its_interval_or_says_there_is_none():
+    assert format_estimate(0.5, 0.0123, 3) == "0.500 ± 0.012 (95% CI)"
+    single = format_estimate(*mean_confidence_interval(torch.tensor([0.25])))
+    assert single == "0.2500 (a single task: no confidence interval)" and "nan" not in single

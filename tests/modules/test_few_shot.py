@@ -13,7 +13,7 @@ import torch
 from lit_meta.datamodules import SineDataModule
 from lit_meta.errors import ConfigError
 from lit_meta.modules import FewShotModule
-from lit_meta.modules.checkpointing import capture_rng_states, restore_rng_states
+from lit_meta.seeding import capture_rng_states, restore_rng_states
 
 
 def fit(module, datamodule, steps, **trainer_kwargs):
@@ -45,7 +45,7 @@ def test_short_training_lowers_post_adaptation_loss_on_held_out_tasks(algorithm,
         algorithm=algorithm,
         hidden_sizes=[40, 40],
         inner_lr=0.02,
-        eval_inner_steps=10,
+        eval_steps=10,
         optimizer=optimizer,
         **kwargs,
     )
@@ -53,15 +53,15 @@ def test_short_training_lowers_post_adaptation_loss_on_held_out_tasks(algorithm,
         train_shots=20 if algorithm == "reptile" else 10, meta_batch_size=5, epoch_length=steps
     )
     test_tasks = list(datamodule.eval_tasks("test", 100, 50))
-    untrained = module.adaptation_curve(test_tasks).final_loss.mean().item()
+    untrained = module.adaptation_curves(test_tasks).final_loss.mean().item()
     fit(module, datamodule, steps)
-    trained = module.adaptation_curve(test_tasks).final_loss.mean().item()
+    trained = module.adaptation_curves(test_tasks).final_loss.mean().item()
     assert trained < 0.6 * untrained, (untrained, trained)
 
 
 def test_validation_adapts_with_gradients_even_under_inference_mode():
     pl.seed_everything(0)
-    module = FewShotModule(algorithm="maml", inner_steps=1, eval_inner_steps=3)
+    module = FewShotModule(algorithm="maml", inner_steps=1, eval_steps=3)
     trainer = pl.Trainer(
         logger=False,
         enable_progress_bar=False,
@@ -103,7 +103,7 @@ def test_reptile_scores_the_query_sets_only_on_logging_steps(monkeypatch):
         ({"algorithm": "protonet"}, "unknown algorithm 'protonet'"),
         ({"inner_lr": 0.0}, "inner_lr must be positive"),
         ({"inner_steps": -2}, "inner_steps must be positive"),
-        ({"eval_inner_steps": 0}, "eval_inner_steps must be positive"),
+        ({"eval_steps": 0}, "eval_steps must be positive"),
         ({"loss": "hinge"}, "unknown loss 'hinge'"),
         ({"network": "resnet"}, "unknown network 'resnet'"),
         ({"loss": "cross_entropy", "out_features": 1}, "at least 2 ways"),
@@ -132,7 +132,7 @@ def test_rng_states_survive_a_weights_only_round_trip():
 def test_adaptation_changes_neither_the_meta_parameters_nor_the_training_generator():
     module = FewShotModule(algorithm="reptile", inner_steps=3, inner_batch_size=4)
     before = copy.deepcopy(module.state_dict())
-    module.adaptation_curve(list(SineDataModule(val_tasks=5).val_dataloader()), steps=5)
+    module.adaptation_curves(list(SineDataModule(val_tasks=5).val_dataloader()), steps=5)
     after = module.state_dict()
     assert before.keys() == after.keys()
     for key in before:

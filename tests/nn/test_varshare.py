@@ -1,4 +1,4 @@
-"""VarShare layers and their Reptile meta-update (seed 000): the current task's effective weights are
+"""VarShare layers and their Reptile meta-update (VarShare spec): the current task's effective weights are
 invariant, θ moves by α·μᵢ, other tasks move by exactly that, at any depth; both target syncs."""
 
 import copy

@@ -9,6 +9,7 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 
 from lit_meta.errors import ConfigError
 from lit_meta.sb3 import compute_updates, timesteps_for_updates
+from lit_meta.sb3.meta_algorithm import folderless_logger
 from lit_meta.sb3.weights import optimizers_of
 
 SMALL = {  # SB3 writes into policy_kwargs: each model gets a deep copy
@@ -17,6 +18,13 @@ SMALL = {  # SB3 writes into policy_kwargs: each model gets a deep copy
     "device": "cpu",
     "seed": 0,
 }
+
+
+def small(cls, env, **kwargs):
+    """A small learner whose logger writes no folder (SB3's default makes one per ``learn``)."""
+    model = cls(env=env, **copy.deepcopy(SMALL), **kwargs)
+    model.set_logger(folderless_logger())
+    return model
 
 
 def counted_updates(model, timesteps: int, counted_optimizer) -> int:
@@ -48,7 +56,7 @@ def counted_updates(model, timesteps: int, counted_optimizer) -> int:
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
 )
 def test_compute_updates_matches_the_optimizer_steps_sb3_takes(cls, env_id, kwargs, timesteps):
-    model = cls(env=gym.make(env_id), **copy.deepcopy(SMALL), **kwargs)
+    model = small(cls, gym.make(env_id), **kwargs)
     optimizer = getattr(model.policy, "critic", model.policy).optimizer
     expected = compute_updates(cls, timesteps, **kwargs)
     assert compute_updates(model, timesteps) == expected  # from the model's own settings too
@@ -60,7 +68,7 @@ def test_off_policy_updates_with_several_environments():
     from stable_baselines3.common.env_util import make_vec_env
 
     kwargs = {"learning_starts": 10, "train_freq": 3, "gradient_steps": 2}
-    model = SAC(env=make_vec_env("Pendulum-v1", n_envs=2, seed=0), **copy.deepcopy(SMALL), **kwargs)
+    model = small(SAC, make_vec_env("Pendulum-v1", n_envs=2, seed=0), **kwargs)
     # rollouts of 3 steps x 2 envs = 6 timesteps; 40 timesteps -> 7 rollouts, the first one warm-up
     assert compute_updates(SAC, 40, n_envs=2, **kwargs) == compute_updates(model, 40) == 6 * 2
     assert counted_updates(model, 40, model.critic.optimizer) == 12
@@ -70,7 +78,7 @@ def test_compute_updates_counts_every_environment_of_a_vectorised_learner():
     from stable_baselines3.common.env_util import make_vec_env
 
     kwargs = {"n_steps": 32, "batch_size": 16, "n_epochs": 2}
-    model = PPO(env=make_vec_env("CartPole-v1", n_envs=2, seed=0), **copy.deepcopy(SMALL), **kwargs)
+    model = small(PPO, make_vec_env("CartPole-v1", n_envs=2, seed=0), **kwargs)
     assert compute_updates(PPO, 130, n_envs=2, **kwargs) == compute_updates(model, 130) == 3 * 2 * 4
     assert counted_updates(model, 130, model.policy.optimizer) == 24
 
@@ -100,7 +108,7 @@ def test_unreachable_update_counts_and_non_sb3_classes_are_refused():
 
 
 def test_optimizers_of_finds_every_optimizer_of_sac():
-    model = SAC(env=gym.make("Pendulum-v1"), **copy.deepcopy(SMALL))
+    model = small(SAC, gym.make("Pendulum-v1"))
     found = optimizers_of(model)
     assert {id(o) for o in found} == {
         id(model.actor.optimizer),
@@ -123,7 +131,7 @@ def test_updates_of_repeated_learn_rounds_are_what_sb3_does(cls, env_id, kwargs,
 
     from lit_meta.sb3.evaluation import updates_per_step
 
-    model = cls(env=gym.make(env_id), **copy.deepcopy(SMALL), **kwargs)
+    model = small(cls, gym.make(env_id), **kwargs)
     optimizer = getattr(model.policy, "critic", model.policy).optimizer
     calls, original = [0], optimizer.step
     optimizer.step = lambda *a, **k: (calls.__setitem__(0, calls[0] + 1), original(*a, **k))[1]

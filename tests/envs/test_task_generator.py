@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from lit_meta.envs import sample_task_env
+from lit_meta.envs.task_generator import TaskGenerator
 from lit_meta.errors import ConfigError
-from lit_meta.sb3 import TaskGenerator
 
 CARTPOLE = partial(sample_task_env, "lit_meta/CartPoleTask-v0")
 

@@ -1,7 +1,8 @@
 """Where the tasks of meta-RL come from: a static list of environments, or a callable that makes them.
 
 Any object with ``get_task(meta_step, seed) -> (env, info, origin_meta_step)`` and ``reset_history()``
-can stand in for :class:`TaskGenerator`; the meta-algorithms need nothing else.
+can stand in for :class:`TaskGenerator`; the meta-algorithms (over SB3 learners, or
+the RL DataModule's) need nothing else, and draw each meta-batch with :func:`sample_meta_batch`.
 """
 
 import inspect
@@ -12,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from lit_meta.errors import ConfigError, require
+from lit_meta.seeding import meta_step_seed
 
 TaskCallable = Callable[..., tuple[gym.Env, dict[str, Any]]]
 REVISIT_POLICIES = ("random", "cyclic", "weighted")
@@ -148,6 +150,26 @@ class TaskGenerator:
         return int(self.rng.choice(count, p=probabilities))
 
 
+def sample_meta_batch(task_generator, meta_step: int, batch_size: int, seed: int) -> list[tuple]:
+    """``batch_size`` tasks ``(env, info, origin_meta_step)`` for ``meta_step``, each asked for with its
+    own :func:`meta_step_seed`."""
+    tasks = []
+    for index in range(batch_size):
+        task = task_generator.get_task(meta_step, meta_step_seed(seed, "task", meta_step, index))
+        if not (
+            isinstance(task, tuple)
+            and len(task) == 3
+            and isinstance(task[0], gym.Env)
+            and isinstance(task[1], Mapping)
+        ):
+            raise ConfigError(
+                "task_generator.get_task(meta_step, seed) must return (env, info, origin_meta_step), "
+                f"got {type(task).__name__}"
+            )
+        tasks.append(task)
+    return tasks
+
+
 def _as_env_and_info(task: object, what: str, pair_required: bool = False) -> tuple[gym.Env, dict]:
     if isinstance(task, gym.Env) and not pair_required:
         return task, {}
@@ -179,3 +201,6 @@ def _probabilities(weights: Sequence[float] | None, count: int | None) -> np.nda
         require(len(values) == count, f"weights has {len(values)} entries for {count} tasks")
     require(bool(np.all(values >= 0)) and values.sum() > 0, "weights must be non-negative and not all zero")
     return values / values.sum()
+
+
+__all__ = ["REVISIT_POLICIES", "TaskGenerator", "sample_meta_batch"]

@@ -1,0 +1,73 @@
+"""The classes a checkpoint may name, and rebuilding a trained module from a checkpoint through them.
+
+A checkpoint stores hyperparameters and class names, never code: the model is rebuilt by looking its
+class up here and calling it with the stored (validated) hyperparameters, so nothing named in a file is
+ever imported (Lightning's ``load_from_checkpoint`` would import and call any class path it stores).
+"""
+
+import inspect
+
+import pytorch_lightning as pl
+
+from lit_meta.checkpoints import checkpoint_stamp
+from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
+from lit_meta.errors import ConfigError, first_line
+from lit_meta.modules import (
+    FewShotModule,
+    MAMLRLModule,
+    MetaLearningModule,
+    RL2Module,
+    SB3ReptileModule,
+    VarShareSACModule,
+)
+
+MODULES: dict[str, type[MetaLearningModule]] = {
+    "FewShotModule": FewShotModule,
+    "MAMLRLModule": MAMLRLModule,
+    "SB3ReptileModule": SB3ReptileModule,
+    "RL2Module": RL2Module,
+    "VarShareSACModule": VarShareSACModule,
+}
+"""The modules a checkpoint may name; nothing outside this registry is ever instantiated."""
+DATAMODULES: dict[str, type[pl.LightningDataModule]] = {
+    "SineDataModule": SineDataModule,
+    "OmniglotDataModule": OmniglotDataModule,
+    "RLTaskDataModule": RLTaskDataModule,
+}
+INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
+"""Constructor arguments that take objects (not stored): the module's defaults are used instead."""
+
+
+def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
+    """The module (weights loaded) and datamodule that wrote ``checkpoint``, built from its stored
+    hyperparameters through lit-meta's own class registry: nothing named in the file is imported."""
+    stamp = checkpoint_stamp(checkpoint, source)
+    module_class = MODULES.get(stamp["module"])
+    if module_class is None:
+        raise ConfigError(
+            f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
+        )
+    module = module_class(**_init_kwargs(module_class, checkpoint.get("hyper_parameters", {})))
+    datamodule_class = DATAMODULES.get(stamp.get("datamodule", ""))
+    datamodule = None
+    if datamodule_class is not None:
+        datamodule = datamodule_class(
+            **_init_kwargs(datamodule_class, checkpoint.get("datamodule_hyper_parameters", {}))
+        )
+        module.check_data(datamodule)  # modules built on their data (RL spaces) are complete now
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise ConfigError(
+            f"{source} has weights that do not fit its own hyperparameters ({first_line(error)})"
+        ) from None
+    return module, datamodule
+
+
+def _init_kwargs(cls: type, hparams: dict) -> dict:
+    """The stored hyperparameters that ``cls.__init__`` accepts as plain values (no injected objects)."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", *INJECTED_ARGUMENTS}
+    return {key: value for key, value in hparams.items() if key in accepted}
+
+
+__all__ = ["DATAMODULES", "MODULES", "rebuild"]

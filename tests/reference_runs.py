@@ -1,0 +1,186 @@
+"""Every shipped config, run tiny: the one table of test-sized overrides, and the parameters such a run
+ends with, recorded so that a refactoring can prove it changed no training result.
+
+``python -m tests.reference_runs record`` runs every config tiny (in one process, with the config's own
+seed) and writes the fingerprint of the parameters each run ends with to
+``tests/fixtures/reference_parameters.json``, and the small runs' ``last.ckpt`` to
+``tests/fixtures/checkpoints/`` (checkpoints users could have on disk: they must keep loading, resuming
+and evaluating). Re-record only for a change that is meant to change what training computes, and say
+so in the commit. The fixtures in the repository were recorded by commit f396cae, before the
+consolidation of the code into its present rooms: every config test checks that training still ends
+with those parameters, and tests/test_checkpoint_compatibility.py resumes and evaluates those
+checkpoints.
+"""
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from tests.conftest import OMNIGLOT_ROOT, QUIET, ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures"
+REFERENCE_PARAMETERS = FIXTURES / "reference_parameters.json"
+LEGACY_CHECKPOINTS = FIXTURES / "checkpoints"
+LEGACY = ("sine_maml", "sine_reptile", "nav2d_maml_rl", "bandits_rl2", "cartpole_sb3_reptile",
+          "pendulum_varshare_sac")  # fmt: skip
+"""The configs whose tiny checkpoints are kept as fixtures (one per module, a few kB each)."""
+
+SINE = [
+    "--trainer.max_steps", "4",
+    "--trainer.val_check_interval", "2",
+    "--trainer.log_every_n_steps", "2",
+    "--data.init_args.val_tasks", "4",
+    "--data.init_args.test_tasks", "4",
+    "--data.init_args.eval_batch_size", "2",
+    "--data.init_args.meta_batch_size", "2",
+]  # fmt: skip
+OMNIGLOT = [
+    "--trainer.max_steps", "2",
+    "--trainer.val_check_interval", "2",
+    "--trainer.log_every_n_steps", "1",
+    "--data.init_args.val_tasks", "2",
+    "--data.init_args.test_tasks", "2",
+    "--data.init_args.eval_batch_size", "2",
+    "--data.init_args.meta_batch_size", "2",
+    "--model.init_args.eval_steps", "2",
+]  # fmt: skip
+MAML_RL = [
+    "--trainer.max_steps", "2",
+    "--trainer.val_check_interval", "2",
+    "--data.init_args.meta_batch_size", "2",
+    "--data.init_args.val_tasks", "1",
+    "--model.init_args.episodes_per_task", "2",
+    "--model.init_args.eval_steps", "1",
+    "--model.init_args.eval_episodes", "2",
+    "--model.init_args.hidden_sizes", "[16]",
+]  # fmt: skip
+RL2 = [
+    "--trainer.max_steps", "2",
+    "--trainer.val_check_interval", "2", "--trainer.log_every_n_steps", "1",
+    "--data.init_args.meta_batch_size", "8",
+    "--data.init_args.val_tasks", "2",
+    "--model.init_args.hidden_size", "16",
+    "--model.init_args.minibatches", "2",
+    "--model.init_args.ppo_epochs", "2",
+    "--model.init_args.eval_episodes", "2",
+]  # fmt: skip
+SB3 = [
+    "--trainer.max_steps", "2",
+    "--trainer.val_check_interval", "2",
+    "--data.init_args.meta_batch_size", "2",
+    "--data.init_args.val_tasks", "1",
+    "--model.init_args.eval_steps", "1",
+    "--model.init_args.eval_episodes", "1",
+]  # fmt: skip
+VARSHARE_SAC = [
+    "--trainer.max_steps", "4",
+    "--trainer.val_check_interval", "2",
+    "--data.init_args.train_tasks", "4",
+    "--model.init_args.hidden_sizes", "[16]",
+    "--model.init_args.batch_size", "32",
+    "--model.init_args.learning_starts", "170",  # 30 updates per episode: a step of each task
+    "--model.init_args.eval_steps", "1",
+]  # fmt: skip
+
+TINY_RUNS: dict[str, list[str]] = {
+    **{f"sine_{name}": SINE for name in ("maml", "fomaml", "metasgd", "reptile")},
+    **{f"omniglot_{name}_5w1s": OMNIGLOT for name in ("maml", "fomaml", "metasgd", "reptile")},
+    **{f"omniglot_{name}": OMNIGLOT for name in ("maml_5w5s", "maml_20w1s", "reptile_5w5s")},
+    **{name: MAML_RL for name in ("nav2d_maml_rl", "nav2d_pretrained_rl", "cheetah_vel_maml_rl")},
+    "bandits_rl2": RL2,
+    "bandits10x100_rl2": RL2,
+    "cartpole_sb3_reptile": [
+        *SB3,
+        "--model.init_args.inner_timesteps",
+        "128",
+        "--model.init_args.eval_step_timesteps",
+        "128",
+    ],
+    "pendulum_sb3_reptile": [
+        *SB3,
+        "--model.init_args.inner_updates",
+        "20",
+        "--model.init_args.eval_step_timesteps",
+        "150",
+    ],
+    "pendulum_varshare_sac": VARSHARE_SAC,
+}
+"""Overrides that make each shipped config (``configs/<name>.yaml``) run in seconds."""
+
+
+def tiny_run_args(name: str, run_dir: Path, *extra: str, omniglot_cache: Path | None = None) -> list[str]:
+    """``fit`` arguments running ``configs/<name>.yaml`` tiny in ``run_dir`` (``extra`` appended)."""
+    data = []
+    if name.startswith("omniglot_"):
+        data = [
+            "--data.init_args.root",
+            str(OMNIGLOT_ROOT),
+            "--data.init_args.cache_dir",
+            str(omniglot_cache),
+        ]
+    config = ROOT / "configs" / f"{name}.yaml"
+    return [
+        "fit",
+        "--config",
+        str(config),
+        "--run_dir",
+        str(run_dir),
+        *QUIET,
+        *data,
+        *TINY_RUNS[name],
+        *extra,
+    ]
+
+
+def parameter_fingerprint(checkpoint: dict) -> dict[str, list[float]]:
+    """Per floating-point tensor of the state dict (nested entries named by their path): its sum and its
+    sum of squares, in float64."""
+    found = {}
+
+    def visit(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            found[prefix] = [value.double().sum().item(), value.double().square().sum().item()]
+
+    visit("", checkpoint["state_dict"])
+    return found
+
+
+def assert_parameters_as_recorded(name: str, checkpoint_path: Path) -> None:
+    """The tiny run of ``name`` ended with the parameters the reference recording holds."""
+    recorded = json.loads(REFERENCE_PARAMETERS.read_text())[name]
+    found = parameter_fingerprint(torch.load(checkpoint_path, weights_only=True))
+    assert sorted(found) == sorted(recorded), f"{name}: the state dict's entries changed"
+    for key, values in recorded.items():
+        for got, expected in zip(found[key], values, strict=True):
+            assert abs(got - expected) <= 1e-5 * max(1.0, abs(expected)), (name, key, got, expected)
+
+
+def record(names: list[str]) -> None:
+    from lit_meta.cli import main as train_main
+
+    LEGACY_CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+    recorded = json.loads(REFERENCE_PARAMETERS.read_text()) if REFERENCE_PARAMETERS.exists() else {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in names:
+            run_dir = Path(scratch) / name
+            status = train_main(tiny_run_args(name, run_dir, omniglot_cache=Path(scratch) / "cache"))
+            assert status == 0, f"{name} failed"
+            last = run_dir / "checkpoints" / "last.ckpt"
+            recorded[name] = parameter_fingerprint(torch.load(last, weights_only=True))
+            if name in LEGACY:
+                shutil.copyfile(last, LEGACY_CHECKPOINTS / f"{name}.ckpt")
+            REFERENCE_PARAMETERS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+            print(f"recorded {name}", flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["record"]:
+        sys.exit("usage: python -m tests.reference_runs record [config names]")
+    record(sys.argv[2:] or sorted(TINY_RUNS))

@@ -1,0 +1,67 @@
+"""Checkpoints users have on disk keep working: the tiny runs' checkpoints written by an earlier commit
+(tests/fixtures/checkpoints, one per module; see tests/reference_runs.py) load, resume and evaluate, with
+hyperparameters renamed since converted on load."""
+
+import shutil
+
+import pytest
+import torch
+
+from lit_meta.checkpoints import (
+    CHECKPOINT_FORMAT,
+    RENAMED_HYPERPARAMETERS,
+    load_checkpoint,
+    upgrade_checkpoint,
+)
+from lit_meta.evaluate import main as evaluate_main
+from lit_meta.registry import rebuild
+
+from .conftest import assert_same_state, train
+from .reference_runs import LEGACY, LEGACY_CHECKPOINTS, tiny_run_args
+
+EVALUATION = {
+    "sine_maml": ["--tasks", "3", "--steps", "2"],
+    "sine_reptile": ["--tasks", "3", "--steps", "2"],
+    "nav2d_maml_rl": ["--tasks", "2", "--steps", "1", "--episodes", "2"],
+    "bandits_rl2": ["--tasks", "2", "--episodes", "1"],
+    "cartpole_sb3_reptile": ["--tasks", "1", "--steps", "1", "--episodes", "1"],
+    "pendulum_varshare_sac": ["--tasks", "1", "--steps", "1"],
+}
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_an_earlier_checkpoint_loads_resumes_and_evaluates(name, tmp_path):
+    legacy = LEGACY_CHECKPOINTS / f"{name}.ckpt"
+    stored = torch.load(legacy, weights_only=True)
+    assert stored["lit_meta"]["format"] < CHECKPOINT_FORMAT  # written before the format changed
+    module, _ = rebuild(load_checkpoint(legacy), source=str(legacy))
+    assert_same_state(stored["state_dict"], module.state_dict(), "state_dict")
+
+    run_dir = tmp_path / name
+    (run_dir / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(legacy, run_dir / "checkpoints" / "last.ckpt")
+    steps = stored["global_step"]
+    train(tiny_run_args(name, run_dir, "--trainer.max_steps", str(steps + 1), "--ckpt_path", "last"))
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == steps + 1 and resumed["lit_meta"]["format"] == CHECKPOINT_FORMAT
+    weights = lambda c: [v for v in c["state_dict"].values() if isinstance(v, torch.Tensor)]  # noqa: E731
+    assert any(not torch.equal(a, b) for a, b in zip(weights(stored), weights(resumed), strict=True))
+
+    assert (
+        evaluate_main(["--ckpt", str(legacy), "--out", str(tmp_path / "evaluation"), *EVALUATION[name]]) == 0
+    )
+    assert list((tmp_path / "evaluation").glob("*.json"))
+
+
+def test_renamed_hyperparameters_are_converted_once():
+    for module, renamed in RENAMED_HYPERPARAMETERS.items():
+        for old, new in renamed.items():
+            checkpoint = {"lit_meta": {"module": module, "format": 1}, "hyper_parameters": {old: 7}}
+            upgraded = upgrade_checkpoint(checkpoint)
+            assert upgraded["hyper_parameters"] == {new: 7}
+            assert upgraded["lit_meta"]["format"] == CHECKPOINT_FORMAT
+    current = {
+        "lit_meta": {"module": "MAMLRLModule", "format": CHECKPOINT_FORMAT},
+        "hyper_parameters": {"clip": 1},
+    }
+    assert upgrade_checkpoint(current)["hyper_parameters"] == {"clip": 1}  # already current: untouched
