@@ -17,7 +17,7 @@ from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import main as train_main
 from lit_meta.evaluate import main as evaluate_main
 
-from .conftest import ROOT, only_error_line, run_script
+from .conftest import ROOT, only_error_line, run_script, tiny_run
 from .test_train_cli import tiny_sine_run
 
 HELPERS = "tests/reliability_helpers.py"
@@ -108,18 +108,12 @@ def test_when_steps_are_too_short_to_check_each_one_a_save_is_still_checked_firs
     assert not list(tmp_path.glob("run/checkpoints/*.ckpt"))
 
 
-def _rl_runs(tmp_path: Path) -> dict[str, list[str]]:
-    from .test_maml_rl_cli import tiny_run as maml_rl
-    from .test_rl2_cli import tiny_run as rl2
-    from .test_sb3_cli import tiny_run as sb3
-    from .test_varshare_sac_cli import tiny_run as varshare
-
-    return {
-        "MAML-RL": maml_rl("nav2d_maml_rl", tmp_path / "run", 4),
-        "RL²": rl2(tmp_path / "run", 4),
-        "SB3 Reptile": sb3("cartpole_sb3_reptile", tmp_path / "run", 4),
-        "VarShare SAC": varshare(tmp_path / "run", 4),
-    }
+RL_CONFIGS = {
+    "MAML-RL": "nav2d_maml_rl",
+    "RL²": "bandits_rl2",
+    "SB3 Reptile": "cartpole_sb3_reptile",
+    "VarShare SAC": "pendulum_varshare_sac",
+}
 
 
 @pytest.mark.parametrize("name", ["MAML-RL", "RL²", "SB3 Reptile", "VarShare SAC"])
@@ -127,7 +121,7 @@ def test_every_rl_module_stops_at_a_nan_weight_and_keeps_its_checkpoint(name, tm
     """The RL modules run their own updates (PPO epochs, SAC steps, SB3 learners); a weight that turns
     NaN during step 3 stops the run there, and the checkpoint of step 2 is what is left."""
     poison = ["--trainer.callbacks+", "tests.reliability_helpers.PoisonAt", "--trainer.callbacks.step", "3"]
-    args = _rl_runs(tmp_path)[name] + ["--trainer.val_check_interval", "2", *poison]
+    args = tiny_run(RL_CONFIGS[name], tmp_path / "run", 4, "--trainer.val_check_interval", "2", *poison)
     assert train_main(args) == 3
     line = only_error_line(capsys)
     assert line.startswith("error: training stopped at step 3: the weight ")
