@@ -12,6 +12,8 @@ from lit_meta.datamodules import SineTasks
 from lit_meta.tasks import TaskBatch
 
 ROOT = Path(__file__).resolve().parents[1]
+if "PYTEST_XDIST_WORKER" in os.environ:  # the workers share the cores: one thread each, no oversubscription
+    torch.set_num_threads(1)
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 OMNIGLOT_CANDIDATES = [
     Path(os.environ.get("LIT_META_OMNIGLOT", ROOT.parent / "shared" / "data" / "omniglot")),
