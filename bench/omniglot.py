@@ -4,6 +4,7 @@ throughput and peak memory, and accuracy against learn2learn's reference loop at
     python bench/omniglot.py sampling                 # tasks/s: lit-meta's sampler vs learn2learn's
     python bench/omniglot.py throughput               # tasks/s and peak memory, MAML/FOMAML/Reptile
     python bench/omniglot.py accuracy --seconds 300   # same-budget accuracy vs learn2learn's loop
+    python bench/omniglot.py accuracy --algorithms protonet anil --threads 1   # one core per run
     python bench/omniglot.py reference-throughput --seconds 120   # learn2learn's loop with its PNG data
 
 Results are merged into bench/results/omniglot.json; markdown tables are printed.
@@ -12,21 +13,24 @@ Results are merged into bench/results/omniglot.json; markdown tables are printed
 import argparse
 import copy
 import json
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import weakref
 import zipfile
 from pathlib import Path
 
+import filelock
 import learn2learn as l2l
 import torch
 import torchvision.transforms as T
+from measure import peak_rss_mb, peak_saved_tensors_mb
 from PIL import Image
 
 from lit_meta.algorithms import build_algorithm
+from lit_meta.algorithms.maml import split_head
+from lit_meta.algorithms.protonet import class_prototypes, prototype_logits
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.datamodules import OmniglotDataModule
 from lit_meta.evaluation.adaptation import predict
@@ -40,6 +44,8 @@ DATA = ROOT.parent / "shared" / "data" / "omniglot"
 CACHE = ROOT / "data"
 RESULTS = ROOT / "bench" / "results" / "omniglot.json"  # bench/results/ is committed
 ALGORITHMS = ("maml", "fomaml", "reptile")
+ACCURACY_ALGORITHMS = (*ALGORITHMS, "anil", "protonet")
+TEST_QUERIES = 15
 
 
 def datamodule(**settings) -> OmniglotDataModule:
@@ -132,7 +138,7 @@ def worker(algorithm: str, inner_steps: int, iterations: int) -> None:
     )  # fmt: skip
     optimizer = torch.optim.Adam(module.parameters(), 1e-3)
     stream = iter(data.train_stream)
-    baseline = _peak_rss_mb()
+    baseline = peak_rss_mb()
 
     def step() -> None:  # as training does between logging steps (Reptile skips scoring the queries)
         optimizer.zero_grad()
@@ -140,58 +146,38 @@ def worker(algorithm: str, inner_steps: int, iterations: int) -> None:
         optimizer.step()
 
     step()  # warm-up
-    graph_mb = _peak_saved_tensors_mb(lambda: module.algorithm.meta_gradient(next(stream), score=False))
+    graph_mb = peak_saved_tensors_mb(lambda: module.algorithm.meta_gradient(next(stream), score=False))
     start = time.perf_counter()
     for _ in range(iterations):
         step()
     seconds = time.perf_counter() - start
     print(json.dumps({
         "algorithm": algorithm, "inner_steps": inner_steps, "tasks_per_second": 32 * iterations / seconds,
-        "peak_rss_mb": _peak_rss_mb(), "rss_before_training_mb": baseline, "peak_autograd_mb": graph_mb,
+        "peak_rss_mb": peak_rss_mb(), "rss_before_training_mb": baseline, "peak_autograd_mb": graph_mb,
     }))  # fmt: skip
-
-
-def _peak_saved_tensors_mb(run) -> float:
-    """Peak size of the tensors autograd keeps alive for backward while ``run`` executes: the memory a
-    meta-gradient needs beyond the model itself, independent of the allocator and the device."""
-    live = {"now": 0, "peak": 0}
-
-    class Saved:
-        def __init__(self, tensor: torch.Tensor) -> None:
-            self.tensor = tensor
-
-    def release(size: int) -> None:
-        live["now"] -= size
-
-    def pack(tensor: torch.Tensor) -> Saved:
-        size = tensor.numel() * tensor.element_size()
-        live["now"] += size
-        live["peak"] = max(live["peak"], live["now"])
-        box = Saved(tensor)
-        weakref.finalize(box, release, size)
-        return box
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.tensor):
-        run()
-    return live["peak"] / 2**20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ---------------------------------------------------------------------------------------------- accuracy
 CROSS_ENTROPY = torch.nn.functional.cross_entropy
 
 
-def accuracy(algorithm: str, seconds: int, shots: int, test_tasks: int) -> list[dict]:
+def accuracy(
+    algorithm: str,
+    seconds: int,
+    shots: int,
+    test_tasks: int,
+    reference: bool = True,
+    keep: Path | None = None,
+) -> list[dict]:
     """5-way ``shots``-shot meta-training for ``seconds``: lit-meta's CLI run of
-    ``configs/omniglot_<algorithm>_5w1s.yaml`` (shots overridden) and learn2learn's reference loop with
-    the same network, data, split and hyperparameters; both scored on the same held-out tasks of the
-    meta-test alphabets with the config's test-time adaptation."""
+    ``configs/omniglot_<algorithm>_5w1s.yaml`` (shots overridden) and, with ``reference``, learn2learn's
+    reference loop with the same network, data, split and hyperparameters; both scored on the same
+    held-out tasks of the meta-test alphabets (:func:`held_out_tasks`) with the config's test-time
+    adaptation. ``keep``: a folder to copy the lit-meta run's last checkpoint into."""
     from lit_meta.cli import LitMetaCLI
 
     rows = []
+    test_set = held_out_tasks(shots, test_tasks)
     with tempfile.TemporaryDirectory() as folder:
         budget = f"00:00:{seconds // 60:02d}:{seconds % 60:02d}"
         sys.argv = sys.argv[:1]  # the CLI reads its arguments from ``args`` only
@@ -204,24 +190,44 @@ def accuracy(algorithm: str, seconds: int, shots: int, test_tasks: int) -> list[
             run=False,
         )  # fmt: skip
         cli.trainer.fit(cli.model, cli.datamodule)
-        test_set = cli.datamodule.eval_tasks("test", test_tasks, 25, shots=shots)
         hparams = cli.model.hparams
-        trained, _ = rebuild(load_checkpoint(f"{folder}/run/checkpoints/last.ckpt"), "the lit-meta run")
+        checkpoint = Path(folder) / "run" / "checkpoints" / "last.ckpt"
+        trained, _ = rebuild(load_checkpoint(checkpoint), "the lit-meta run")
         mean, ci = final_accuracy(trained.algorithm, test_set, hparams.eval_steps)
-        rows.append({"algorithm": algorithm, "loop": "lit-meta", "shots": shots, "seconds": seconds,
-                     "meta_iterations": cli.trainer.global_step, "accuracy": mean, "ci": ci})  # fmt: skip
+        steps = cli.trainer.global_step
+        rows.append(_row(algorithm, "lit-meta", shots, seconds, steps, mean, ci, test_tasks))
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(checkpoint, keep / f"omniglot_{algorithm}_5w{shots}s.ckpt")
+    if not reference:
+        return rows
     torch.manual_seed(0)
-    model = Conv4(1, 5)
-    train = REFERENCE_LOOPS[algorithm]
-    iterations = train(model, cli.datamodule, shots, seconds)
+    model = Conv4(1, None if algorithm == "protonet" else 5)
+    iterations = REFERENCE_LOOPS[algorithm](model, cli.datamodule, shots, seconds)
     adaptation = build_algorithm(
-        algorithm if algorithm == "reptile" else "maml", model, CROSS_ENTROPY, hparams.inner_lr, 1,
-        inner_batch_size=hparams.inner_batch_size, inner_optimizer=hparams.inner_optimizer,
+        "maml" if algorithm == "fomaml" else algorithm, model, CROSS_ENTROPY, hparams.inner_lr,
+        hparams.inner_steps, inner_batch_size=hparams.inner_batch_size,
+        inner_optimizer=hparams.inner_optimizer,
     )  # fmt: skip
     mean, ci = final_accuracy(adaptation, test_set, hparams.eval_steps)
-    rows.append({"algorithm": algorithm, "loop": "learn2learn reference", "shots": shots, "seconds": seconds,
-                 "meta_iterations": iterations, "accuracy": mean, "ci": ci})  # fmt: skip
+    rows.append(_row(algorithm, "learn2learn reference", shots, seconds, iterations, mean, ci, test_tasks))
     return rows
+
+
+def held_out_tasks(shots: int, count: int):
+    """The same ``count`` 5-way ``shots``-shot tasks of the meta-test alphabets, 15 queries per class,
+    for every algorithm (whatever queries its config trains with)."""
+    data = datamodule(ways=5, shots=shots, queries=TEST_QUERIES, seed=0)
+    data.setup("test")
+    return data.eval_tasks("test", count, 25)
+
+
+def _row(algorithm, loop, shots, seconds, iterations, mean, ci, test_tasks) -> dict:
+    return {
+        "algorithm": algorithm, "loop": loop, "shots": shots, "seconds": seconds,
+        "meta_iterations": iterations, "accuracy": mean, "ci": ci, "test_tasks": test_tasks,
+        "threads": torch.get_num_threads(),
+    }  # fmt: skip
 
 
 def final_accuracy(algorithm, test_set, steps: int) -> tuple[float, float]:
@@ -237,7 +243,7 @@ def final_accuracy(algorithm, test_set, steps: int) -> tuple[float, float]:
     return mean_confidence_interval(torch.stack(accuracies))
 
 
-def _learn2learn_tasks(data: OmniglotDataModule, per_class: int) -> l2l.data.TaskDataset:
+def _learn2learn_tasks(data: OmniglotDataModule, per_class: int, ways: int = 5) -> l2l.data.TaskDataset:
     """learn2learn's task pipeline over the same meta-training classes (rotations included)."""
     table = data.tasks["train"].images.cpu()
     dataset = torch.utils.data.TensorDataset(
@@ -245,7 +251,7 @@ def _learn2learn_tasks(data: OmniglotDataModule, per_class: int) -> l2l.data.Tas
     )
     meta = l2l.data.MetaDataset(dataset)
     return l2l.data.TaskDataset(meta, [
-        l2l.data.transforms.NWays(meta, 5), l2l.data.transforms.KShots(meta, per_class),
+        l2l.data.transforms.NWays(meta, ways), l2l.data.transforms.KShots(meta, per_class),
         l2l.data.transforms.LoadData(meta), l2l.data.transforms.RemapLabels(meta),
         l2l.data.transforms.ConsecutiveLabels(meta),
     ], num_tasks=-1)  # fmt: skip
@@ -318,6 +324,59 @@ def _reptile_reference(
     return iterations
 
 
+def _anil_reference(
+    model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int, tasks=None
+) -> int:
+    """learn2learn's examples/vision/anil_fc100.py logic with the ANIL config's settings: the body's
+    features of the whole task in one pass, the head wrapped in ``MAML(lr=0.4)`` and cloned per task,
+    one inner step on the support features, one backward per task, gradients averaged over 32 tasks."""
+    tasks = tasks or _learn2learn_tasks(data, shots + data.queries)
+    body, head = split_head(model)
+    head = l2l.algorithms.MAML(head, lr=0.4)
+    optimizer = torch.optim.Adam([*body.parameters(), *head.parameters()], 1e-3)
+    iterations, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        optimizer.zero_grad()
+        for _ in range(32):
+            x, y = tasks.sample()
+            support = _first_of_each_class(y, shots)
+            features = body(x)
+            learner = head.clone()
+            learner.adapt(CROSS_ENTROPY(learner(features[support]), y[support]))
+            CROSS_ENTROPY(learner(features[~support]), y[~support]).backward()
+        for parameter in optimizer.param_groups[0]["params"]:
+            parameter.grad.mul_(1.0 / 32)
+        optimizer.step()
+        iterations += 1
+    return iterations
+
+
+PROTONET_TRAIN_WAYS = 60
+
+
+def _protonet_reference(
+    model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int, tasks=None
+) -> int:
+    """learn2learn's examples/vision/protonet_miniimagenet.py logic with the ProtoNets config's
+    settings: one 60-way episode per step, the whole episode embedded in one pass, prototypes the mean
+    support embeddings, logits minus squared Euclidean distances, Adam 1e-3 halved every 2000 episodes."""
+    tasks = tasks or _learn2learn_tasks(data, shots + data.queries, PROTONET_TRAIN_WAYS)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2000, gamma=0.5)
+    iterations, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        x, y = tasks.sample()
+        support = _first_of_each_class(y, shots)
+        embeddings = model(x)
+        prototypes = class_prototypes(embeddings[support], y[support], PROTONET_TRAIN_WAYS)
+        optimizer.zero_grad()
+        CROSS_ENTROPY(prototype_logits(embeddings[~support], prototypes), y[~support]).backward()
+        optimizer.step()
+        schedule.step()
+        iterations += 1
+    return iterations
+
+
 def reference_throughput(seconds: int) -> list[dict]:
     """Meta-training tasks/s of learn2learn's reference loops (5-way 1-shot, the configs' meta-batch)
     fed by learn2learn's TaskDataset over (a) the decoded images in memory, as in the accuracy runs,
@@ -350,6 +409,8 @@ REFERENCE_LOOPS = {
     "maml": _maml_reference(False),
     "fomaml": _maml_reference(True),
     "reptile": _reptile_reference,
+    "anil": _anil_reference,
+    "protonet": _protonet_reference,
 }
 
 
@@ -364,10 +425,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="throughput: meta-batches of 32 per run")
     parser.add_argument("--seconds", type=int, default=300, help="accuracy: meta-training budget per run")
     parser.add_argument("--shots", type=int, nargs="*", default=[1, 5])
-    parser.add_argument("--algorithms", nargs="*", default=list(ALGORITHMS), choices=ALGORITHMS)
+    parser.add_argument("--algorithms", nargs="*", default=list(ALGORITHMS), choices=ACCURACY_ALGORITHMS)
     parser.add_argument("--test-tasks", type=int, default=600)
+    parser.add_argument("--no-reference", action="store_true", help="accuracy: lit-meta's runs only")
+    parser.add_argument("--keep", type=Path, help="accuracy: a folder to keep lit-meta's checkpoints in")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args()
     silence_library_noise()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.part == "worker":
         worker(args.args[0], int(args.args[1]), int(args.args[2]))
         return
@@ -390,19 +456,37 @@ def main() -> None:
             print(f"| {row['algorithm']} | {row['inner_steps']} | {row['tasks_per_second']:.1f} | "
                   f"{row['peak_autograd_mb']:.1f} | {row['peak_rss_mb']:.0f} |")  # fmt: skip
     else:
-        done = [r for r in results.get("accuracy", []) if "algorithm" in r]
         for algorithm in args.algorithms:
             for shots in args.shots:
-                done = [r for r in done if (r["algorithm"], r["shots"]) != (algorithm, shots)]
-                done += accuracy(algorithm, args.seconds, shots, args.test_tasks)
-                results["accuracy"] = done
-                RESULTS.write_text(json.dumps(results, indent=2))  # each pair as soon as it is done
+                rows = accuracy(
+                    algorithm, args.seconds, shots, args.test_tasks, not args.no_reference, args.keep
+                )
+                results = _merge_accuracy(rows)  # each pair as soon as it is done
         print("| algorithm | shots | loop | seconds | meta-iterations | 5-way accuracy (95% CI) |")
         print("|---|---|---|---|---|---|")
         for row in results["accuracy"]:
             print(f"| {row['algorithm']} | {row['shots']} | {row['loop']} | {row['seconds']} | "
                   f"{row['meta_iterations']} | {row['accuracy']:.3f} ± {row['ci']:.3f} |")  # fmt: skip
+        return
     RESULTS.write_text(json.dumps(results, indent=2))
+
+
+def _merge_accuracy(rows: list[dict]) -> dict:
+    """Replace the rows of the same setting (:func:`_identity`) in the results file, under a lock, so runs
+    in parallel processes keep each other's rows."""
+    with filelock.FileLock(f"{RESULTS}.lock"):
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        keys = {_identity(row) for row in rows}
+        kept = [row for row in results.get("accuracy", []) if _identity(row) not in keys]
+        results["accuracy"] = kept + rows
+        RESULTS.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _identity(row: dict) -> tuple:
+    """What makes accuracy rows comparable: older rows (300 tasks, torch's threads) keep their place."""
+    names = ("algorithm", "shots", "loop", "seconds", "test_tasks", "threads")
+    return tuple(row.get(name) for name in names)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,12 @@ class LitMetaCLI(LightningCLI):
             run=run,
         )
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's subcommands without ``predict``: a meta-learner predicts after adapting to a
+        task's support set, which ``adapt.py`` does (a plain ``predict_dataloader`` has no support set)."""
+        return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
             "--run_dir",

@@ -10,7 +10,15 @@ import inspect
 import pytorch_lightning as pl
 
 from lit_meta.checkpoints import checkpoint_stamp
-from lit_meta.datamodules import OmniglotDataModule, RLTaskDataModule, SineDataModule
+from lit_meta.datamodules import (
+    CIFARFSDataModule,
+    FC100DataModule,
+    ImageFolderDataModule,
+    MiniImageNetDataModule,
+    OmniglotDataModule,
+    RLTaskDataModule,
+    SineDataModule,
+)
 from lit_meta.errors import ConfigError, first_line
 from lit_meta.modules import (
     FewShotModule,
@@ -32,15 +40,23 @@ MODULES: dict[str, type[MetaLearningModule]] = {
 DATAMODULES: dict[str, type[pl.LightningDataModule]] = {
     "SineDataModule": SineDataModule,
     "OmniglotDataModule": OmniglotDataModule,
+    "ImageFolderDataModule": ImageFolderDataModule,
+    "MiniImageNetDataModule": MiniImageNetDataModule,
+    "CIFARFSDataModule": CIFARFSDataModule,
+    "FC100DataModule": FC100DataModule,
     "RLTaskDataModule": RLTaskDataModule,
 }
 INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
 """Constructor arguments that take objects (not stored): the module's defaults are used instead."""
 
 
-def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
+def rebuild(
+    checkpoint: dict, source: str, with_data: bool = True
+) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
     """The module (weights loaded) and datamodule that wrote ``checkpoint``, built from its stored
-    hyperparameters through lit-meta's own class registry: nothing named in the file is imported."""
+    hyperparameters through lit-meta's own class registry: nothing named in the file is imported.
+    ``with_data=False`` builds no datamodule (for modules complete without one, when the training data
+    need not be on this machine)."""
     stamp = checkpoint_stamp(checkpoint, source)
     module_class = MODULES.get(stamp["module"])
     if module_class is None:
@@ -48,7 +64,7 @@ def rebuild(checkpoint: dict, source: str) -> tuple[MetaLearningModule, pl.Light
             f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
         )
     module = module_class(**_init_kwargs(module_class, checkpoint.get("hyper_parameters", {})))
-    datamodule_class = DATAMODULES.get(stamp.get("datamodule", ""))
+    datamodule_class = DATAMODULES.get(stamp.get("datamodule", "")) if with_data else None
     datamodule = None
     if datamodule_class is not None:
         datamodule = datamodule_class(

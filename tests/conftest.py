@@ -12,8 +12,12 @@ from lit_meta.datamodules import SineTasks
 from lit_meta.tasks import TaskBatch
 
 ROOT = Path(__file__).resolve().parents[1]
-if "PYTEST_XDIST_WORKER" in os.environ:  # the workers share the cores: one thread each, no oversubscription
-    torch.set_num_threads(1)
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+"""Tests compute with one thread, in their process and in the commands they start: the pytest-xdist
+workers share the cores without oversubscription, and results (tests/reference_runs.py records the
+parameters tiny runs end with; Adam turns float noise in near-zero gradients into whole steps) do not
+depend on how many cores a machine has."""
+torch.set_num_threads(1)
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 OMNIGLOT_CANDIDATES = [
     Path(os.environ.get("LIT_META_OMNIGLOT", ROOT.parent / "shared" / "data" / "omniglot")),
@@ -33,6 +37,14 @@ requires_omniglot = pytest.mark.skipif(
 def omniglot_cache(tmp_path_factory) -> Path:
     """One decoded-image cache for the whole session (the shared data folder is read-only)."""
     return tmp_path_factory.mktemp("omniglot-cache")
+
+
+@pytest.fixture(scope="session")
+def image_data(tmp_path_factory) -> Path:
+    """The tiny mini-ImageNet and CIFAR-100 datasets of the image configs (tests/image_fixtures.py)."""
+    from tests.reference_runs import image_datasets
+
+    return image_datasets(tmp_path_factory.mktemp("image-data"))
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +68,7 @@ def run_script(
 ) -> subprocess.CompletedProcess:
     """Run ``python <script> <args>`` from the repository as a user would (with ``env`` added to the
     environment), capturing its output."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **ONE_THREAD, **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd,

@@ -9,7 +9,9 @@ and evaluating). Re-record only for a change that is meant to change what traini
 so in the commit. The fixtures in the repository were recorded by commit f396cae, before the
 consolidation of the code into its present rooms: every config test checks that training still ends
 with those parameters, and tests/test_checkpoint_compatibility.py resumes and evaluates those
-checkpoints.
+checkpoints (a later recording never replaces them). The parameters were recorded again with one torch
+thread (as every test computes, tests/conftest.py) when the image configs were added; the code then still
+reproduced f396cae's recording with two threads.
 """
 
 import json
@@ -48,6 +50,16 @@ OMNIGLOT = [
     "--data.init_args.meta_batch_size", "2",
     "--model.init_args.eval_steps", "2",
 ]  # fmt: skip
+OMNIGLOT_PROTONET = OMNIGLOT[:-2]  # Prototypical Networks adapt without steps
+IMAGES = [*OMNIGLOT_PROTONET, "--data.init_args.queries", "2", "--data.init_args.meta_batch_size", "1"]
+"""Datasets built by tests/image_fixtures.py (a few small images per class)."""
+IMAGE_RUNS = {
+    "maml": [*IMAGES, "--model.init_args.eval_steps", "2"],
+    "fomaml": [*IMAGES, "--model.init_args.eval_steps", "2"],
+    "anil": [*IMAGES, "--model.init_args.eval_steps", "2"],
+    "reptile": [*IMAGES, "--model.init_args.eval_steps", "2", "--data.init_args.train_shots", "2"],
+    "protonet": [*IMAGES, "--data.init_args.train_ways", "5"],
+}
 MAML_RL = [
     "--trainer.max_steps", "2",
     "--trainer.val_check_interval", "2",
@@ -89,7 +101,8 @@ VARSHARE_SAC = [
 TINY_RUNS: dict[str, list[str]] = {
     **{f"sine_{name}": SINE for name in ("maml", "fomaml", "metasgd", "reptile")},
     **{f"omniglot_{name}_5w1s": OMNIGLOT for name in ("maml", "fomaml", "metasgd", "reptile")},
-    **{f"omniglot_{name}": OMNIGLOT for name in ("maml_5w5s", "maml_20w1s", "reptile_5w5s")},
+    **{f"omniglot_{name}": OMNIGLOT for name in ("maml_5w5s", "maml_20w1s", "reptile_5w5s", "anil_5w1s")},
+    **{f"omniglot_protonet_{name}": OMNIGLOT_PROTONET for name in ("5w1s", "20w1s")},
     **{name: MAML_RL for name in ("nav2d_maml_rl", "nav2d_pretrained_rl", "cheetah_vel_maml_rl")},
     "bandits_rl2": RL2,
     "bandits10x100_rl2": RL2,
@@ -108,13 +121,47 @@ TINY_RUNS: dict[str, list[str]] = {
         "150",
     ],
     "pendulum_varshare_sac": VARSHARE_SAC,
+    **{
+        f"miniimagenet_{algorithm}_5w{shots}s": IMAGE_RUNS[algorithm]
+        for algorithm in ("maml", "fomaml", "anil", "reptile", "protonet")
+        for shots in (1, 5)
+    },
+    "cifarfs_protonet_5w1s": IMAGES,
+    "fc100_protonet_5w5s": IMAGES,
 }
 """Overrides that make each shipped config (``configs/<name>.yaml``) run in seconds."""
 
 
-def tiny_run_args(name: str, run_dir: Path, *extra: str, omniglot_cache: Path | None = None) -> list[str]:
-    """``fit`` arguments running ``configs/<name>.yaml`` tiny in ``run_dir`` (``extra`` appended)."""
+IMAGE_DATASETS = {"miniimagenet_": "mini-imagenet", "cifarfs_": "cifar-100", "fc100_": "cifar-100"}
+"""Config name prefix -> the folder of :func:`image_datasets` its tiny run reads."""
+
+
+def image_datasets(folder: Path) -> Path:
+    """Build (once) the tiny on-disk datasets of the image configs in ``folder``: mini-ImageNet in
+    learn2learn's pickle layout and CIFAR-100 in torchvision's."""
+    from tests.image_fixtures import make_cifar100, make_miniimagenet_pickles
+
+    if not (folder / "ready").exists():
+        make_miniimagenet_pickles(folder / "mini-imagenet", images_per_class=8)  # 5 shots + 2 queries
+        make_cifar100(folder / "cifar-100", images_per_class=8)
+        (folder / "ready").touch()
+    return folder
+
+
+def tiny_run_args(
+    name: str,
+    run_dir: Path,
+    *extra: str,
+    omniglot_cache: Path | None = None,
+    image_data: Path | None = None,
+) -> list[str]:
+    """``fit`` arguments running ``configs/<name>.yaml`` tiny in ``run_dir`` (``extra`` appended);
+    ``image_data`` is the folder of :func:`image_datasets` (the image configs' data)."""
     data = []
+    prefix = next((p for p in IMAGE_DATASETS if name.startswith(p)), None)
+    if prefix is not None:
+        root = image_data / IMAGE_DATASETS[prefix]
+        data = ["--data.init_args.root", str(root), "--data.init_args.cache_dir", str(image_data / "cache")]
     if name.startswith("omniglot_"):
         data = [
             "--data.init_args.root",
@@ -170,12 +217,16 @@ def record(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             run_dir = Path(scratch) / name
-            status = train_main(tiny_run_args(name, run_dir, omniglot_cache=Path(scratch) / "cache"))
+            images = image_datasets(Path(scratch) / "images")
+            status = train_main(
+                tiny_run_args(name, run_dir, omniglot_cache=Path(scratch) / "cache", image_data=images)
+            )
             assert status == 0, f"{name} failed"
             last = run_dir / "checkpoints" / "last.ckpt"
             recorded[name] = parameter_fingerprint(torch.load(last, weights_only=True))
-            if name in LEGACY:
-                shutil.copyfile(last, LEGACY_CHECKPOINTS / f"{name}.ckpt")
+            kept = LEGACY_CHECKPOINTS / f"{name}.ckpt"
+            if name in LEGACY and not kept.exists():  # a kept checkpoint stays as its commit wrote it
+                shutil.copyfile(last, kept)
             REFERENCE_PARAMETERS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
             print(f"recorded {name}", flush=True)
 

@@ -27,8 +27,8 @@ def reptile_run(tmp_path_factory) -> Path:
     ("override", "message"),
     [
         (
-            ["--model.init_args.algorithm", "protonet"],
-            "unknown algorithm 'protonet'; choose one of maml, fomaml",
+            ["--model.init_args.algorithm", "matching_networks"],
+            "unknown algorithm 'matching_networks'; choose one of maml, fomaml",
         ),
         (["--model.init_args.inner_lr", "-0.5"], "inner_lr must be positive, got -0.5"),
         (["--model.init_args.inner_steps", "0"], "inner_steps must be positive, got 0"),

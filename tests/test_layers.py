@@ -12,7 +12,7 @@ LAYERS = [
     {"evaluation"},
     {"modules", "callbacks", "checkpoint_io"},
     {"registry", "entry_points"},
-    {"cli", "evaluate"},
+    {"cli", "evaluate", "adapt"},
 ]
 """Bottom to top; a room is a top-level module or subpackage of lit_meta."""
 LAYER = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}

@@ -3,11 +3,14 @@
 from torch import nn
 
 from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
-from lit_meta.algorithms.maml import MAML, MetaSGD
+from lit_meta.algorithms.maml import ANIL, MAML, MetaSGD
+from lit_meta.algorithms.protonet import PrototypeClassifier, PrototypicalNetworks
 from lit_meta.algorithms.reptile import Reptile, add_reptile_gradient_, reptile_step_
 from lit_meta.errors import ConfigError
 
-ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile")
+ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "anil", "foanil", "protonet")
+HEADLESS = ("protonet",)
+"""Algorithms whose learner is an embedding network without a classification layer."""
 
 
 def build_algorithm(
@@ -20,8 +23,11 @@ def build_algorithm(
     seed: int = 0,
     compile_inner_loop: bool = False,
     inner_optimizer: str | None = None,
+    distance: str | None = None,
 ) -> MetaAlgorithm:
-    """The algorithm called ``name`` (one of :data:`ALGORITHMS`) around ``learner``."""
+    """The algorithm called ``name`` (one of :data:`ALGORITHMS`) around ``learner``: ``fomaml`` and
+    ``foanil`` are the first-order variants of MAML and ANIL; ``protonet`` ignores ``inner_lr`` and
+    ``inner_steps`` (its adaptation has no steps)."""
     if name not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm '{name}'; choose one of {', '.join(ALGORITHMS)}")
     reptile_only = {
@@ -32,6 +38,12 @@ def build_algorithm(
     for option, value in reptile_only.items():
         if name != "reptile" and value not in (None, False):
             raise ConfigError(f"{option} applies to reptile only, but the algorithm is '{name}'")
+    if name == "protonet":
+        return PrototypicalNetworks(learner, distance or "euclidean")
+    if distance is not None:
+        raise ConfigError(f"distance applies to protonet only, but the algorithm is '{name}'")
+    if name in ("anil", "foanil"):
+        return ANIL(learner, loss_fn, inner_lr, inner_steps, first_order=name == "foanil")
     if name == "reptile":
         return Reptile(
             learner, loss_fn, inner_lr, inner_steps, inner_batch_size, seed, compile_inner_loop,
@@ -44,10 +56,14 @@ def build_algorithm(
 
 __all__ = [
     "ALGORITHMS",
+    "ANIL",
+    "HEADLESS",
     "MAML",
     "MetaAlgorithm",
     "MetaSGD",
     "MetaStepOutput",
+    "PrototypeClassifier",
+    "PrototypicalNetworks",
     "Reptile",
     "add_reptile_gradient_",
     "build_algorithm",

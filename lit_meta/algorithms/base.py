@@ -14,7 +14,7 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -78,23 +78,31 @@ class MetaAlgorithm(nn.Module, ABC):
     :param learner: the network whose initial weights are meta-learned.
     :param loss_fn: the task loss, ``loss_fn(prediction, target) -> scalar`` (``None`` for an algorithm
         that is only given :class:`AdaptationTask` s, whose losses are their own).
-    :param inner_lr: step size of the inner (task-adaptation) updates.
-    :param inner_steps: number of inner updates per task during meta-training.
+    :param inner_lr: step size of the inner (task-adaptation) updates (none for a closed-form rule).
+    :param inner_steps: number of inner updates per task during meta-training (0 for a closed-form rule).
 
     Subclasses expose the network as ``self.learner``.
     """
 
     learner: nn.Module
+    ADAPTS_BY_STEPS: ClassVar[bool] = True
+    """False for an algorithm that adapts in one closed-form computation (Prototypical Networks): it has
+    no inner step size or step count, and its adaptation trajectory is the one adapted model."""
 
     def __init__(
-        self, learner: nn.Module, loss_fn: LossFunction | None, inner_lr: float, inner_steps: int
+        self,
+        learner: nn.Module,
+        loss_fn: LossFunction | None,
+        inner_lr: float | None = None,
+        inner_steps: int = 0,
     ) -> None:
         super().__init__()
-        require_positive("inner_lr", inner_lr)
-        require_positive("inner_steps", inner_steps)
-        require(isinstance(inner_steps, int), f"inner_steps must be an integer, got {inner_steps!r}")
+        if self.ADAPTS_BY_STEPS:
+            require_positive("inner_lr", inner_lr)
+            require_positive("inner_steps", inner_steps)
+            require(isinstance(inner_steps, int), f"inner_steps must be an integer, got {inner_steps!r}")
         self.loss_fn = loss_fn
-        self.inner_lr = float(inner_lr)
+        self.inner_lr = None if inner_lr is None else float(inner_lr)
         self.inner_steps = inner_steps
 
     def forward(self, x: Tensor) -> Tensor:

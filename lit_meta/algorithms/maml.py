@@ -1,6 +1,8 @@
-"""MAML, first-order MAML and Meta-SGD: meta-gradients through the inner updates (learn2learn)."""
+"""MAML, first-order MAML, Meta-SGD and ANIL: meta-gradients through the inner updates (learn2learn)."""
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import learn2learn as l2l
 import torch
@@ -13,6 +15,7 @@ from lit_meta.algorithms.base import (
     MetaStepOutput,
     as_adaptation_tasks,
 )
+from lit_meta.errors import require
 from lit_meta.tasks import TaskBatch
 
 
@@ -84,3 +87,75 @@ class MetaSGD(_DifferentiableInnerLoop):
     """
 
     WRAPPER = l2l.algorithms.MetaSGD
+
+
+def split_head(learner: nn.Module) -> tuple[nn.Sequential, nn.Linear]:
+    """A network that ends in a linear classification layer as ``(body, head)``, sharing its modules."""
+    require(
+        isinstance(learner, nn.Sequential) and len(learner) >= 2 and isinstance(learner[-1], nn.Linear),
+        f"ANIL needs a network that ends in a linear layer (its head), got a {type(learner).__name__}",
+    )
+    children = list(learner.named_children())
+    return nn.Sequential(OrderedDict(children[:-1])), children[-1][1]
+
+
+@dataclass
+class _HeadTask:
+    """One supervised task as the head sees it: the body's features of its support set (computed once,
+    on the first inner step) and of its query set."""
+
+    tasks: TaskBatch
+    index: int
+    loss_fn: LossFunction
+    body: nn.Module
+    support_features: Tensor | None = None
+
+    def support_loss(self, head: nn.Module, step: int) -> Tensor:
+        if self.support_features is None:
+            self.support_features = self.body(self.tasks.support_x[self.index])
+        return self.loss_fn(head(self.support_features), self.tasks.support_y[self.index])
+
+    def query_loss(self, head: nn.Module) -> tuple[Tensor, Tensor]:
+        output = head(self.body(self.tasks.query_x[self.index]))
+        return self.loss_fn(output, self.tasks.query_y[self.index]), output
+
+
+class ANIL(_DifferentiableInnerLoop):
+    """Almost No Inner Loop (Raghu, Raghu, Bengio & Vinyals, ICLR 2020, "Rapid Learning or Feature
+    Reuse?"): MAML whose inner loop adapts only the network's head (its last, linear layer) on the
+    features of the body; the body is learned by the outer loop alone, through the query loss and
+    through the head's adaptation. As learn2learn's ANIL example, the head is wrapped in learn2learn's
+    ``MAML``; with ``first_order=True`` the inner gradients are treated as constants.
+
+    :param learner: a ``nn.Sequential`` ending in the ``nn.Linear`` head (``conv4``, ``resnet12``, ``mlp``).
+    """
+
+    WRAPPER = l2l.algorithms.MAML
+
+    def __init__(
+        self,
+        learner: nn.Module,
+        loss_fn: LossFunction,
+        inner_lr: float,
+        inner_steps: int,
+        first_order: bool = False,
+    ) -> None:
+        body, head = split_head(learner)
+        super().__init__(head, loss_fn, inner_lr, inner_steps, first_order)
+        self.body = body
+
+    @property
+    def learner(self) -> nn.Module:
+        return nn.Sequential(self.body, self.wrapper.module)
+
+    def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
+        head_tasks = [_HeadTask(tasks, i, self.loss_fn, self.body) for i in range(len(tasks))]
+        return super().meta_gradient(head_tasks, score)
+
+    def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
+        """The head adapted on the body's features of the support set (computed once); each yielded
+        model is the body followed by the head adapted so far."""
+        with torch.no_grad():
+            features = self.body(support_x)
+        for head in super().adaptation_trajectory(features, support_y, steps):
+            yield nn.Sequential(self.body, head)

@@ -1,7 +1,7 @@
 """Omniglot N-way K-shot classification (Lake et al., 2015; the protocol of Vinyals et al., 2016 and the
 MAML paper, Finn et al., 2017, sec. 5.2)."""
 
-from functools import partial
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -9,11 +9,10 @@ import torch
 from torch import Tensor
 
 from lit_meta.datamodules import omniglot_files
-from lit_meta.datamodules.base import TaskDataModule
+from lit_meta.datamodules.class_tables import SPLITS, ClassTableDataModule
 from lit_meta.datamodules.classification import ClassificationTasks
-from lit_meta.datamodules.streams import BatchSampler, TaskStream
-from lit_meta.errors import ConfigError, require, require_positive
-from lit_meta.seeding import derive_seed
+from lit_meta.datamodules.images import ImageFormat
+from lit_meta.errors import ConfigError, require
 
 FULL_SPLIT = (1100, 100)
 """Characters of the full set for meta-training and validation, in archive order (background alphabets
@@ -22,10 +21,9 @@ the last 100 of them held out for validation as learn2learn's Omniglot benchmark
 SMALL_SPLIT = {"val": ("Tagalog",), "test": ("Japanese_(katakana)", "Sanskrit")}
 """Alphabets held out of meta-training on the small subset: meta-training uses the five alphabets of
 ``images_background_small1`` and meta-testing two alphabets found only in ``images_background_small2``."""
-SPLITS = ("train", "val", "test")
 
 
-class OmniglotDataModule(TaskDataModule):
+class OmniglotDataModule(ClassTableDataModule):
     """Few-shot Omniglot: an endless stream of training tasks and fixed validation and test task sets,
     drawn from disjoint characters.
 
@@ -42,6 +40,8 @@ class OmniglotDataModule(TaskDataModule):
     :param queries: query images per class.
     :param train_shots: support images per class during meta-training (default ``shots``); the Reptile
         paper trains on 10 per class.
+    :param train_ways: classes per meta-training task (default ``ways``); Prototypical Networks train on
+        more classes than they are tested on (60 in the paper).
     :param meta_batch_size: tasks per meta-iteration.
     :param rotations: make rotated copies of each character into new classes.
     :param val_alphabets: alphabets for validation; with ``test_alphabets``, splits by alphabet. Default:
@@ -65,6 +65,7 @@ class OmniglotDataModule(TaskDataModule):
         shots: int = 1,
         queries: int = 15,
         train_shots: int | None = None,
+        train_ways: int | None = None,
         meta_batch_size: int = 32,
         rotations: bool = True,
         val_alphabets: list[str] | None = None,
@@ -82,10 +83,10 @@ class OmniglotDataModule(TaskDataModule):
             (val_alphabets is None) == (test_alphabets is None),
             "give both val_alphabets and test_alphabets, or neither",
         )
-        counts = {"meta_batch_size": meta_batch_size, "val_tasks": val_tasks, "test_tasks": test_tasks}
-        counts |= {"eval_batch_size": eval_batch_size, "epoch_length": epoch_length}
-        for name, value in counts.items():
-            require_positive(name, value)
+        self.check_counts(
+            meta_batch_size=meta_batch_size, val_tasks=val_tasks, test_tasks=test_tasks,
+            eval_batch_size=eval_batch_size, epoch_length=epoch_length,
+        )  # fmt: skip
         self.save_hyperparameters()
         root_path = Path(root)
         if download:
@@ -96,42 +97,25 @@ class OmniglotDataModule(TaskDataModule):
             root_path, self.subset, archives, Path(cache_dir) if cache_dir else None
         )
         self.split_characters = split_characters(images.alphabets, self.subset, val_alphabets, test_alphabets)
-        self.tasks = {
-            split: ClassificationTasks(class_table(images.images[index], rotations), ways, split)
-            for split, index in self.split_characters.items()
-        }
         self.alphabets = images.alphabets
-        self.ways, self.shots, self.queries = ways, shots, queries
-        self.train_shots = train_shots or shots
-        self.tasks["train"].check_shots(self.train_shots, queries, "train_shots" if train_shots else "shots")
-        for split in ("val", "test"):
-            self.tasks[split].check_shots(shots, queries)
-        self.train_stream = TaskStream(
-            partial(self.tasks["train"].sample, shots=self.train_shots, queries=queries),
-            batch_size=meta_batch_size,
-            seed=derive_seed(seed, "train"),
-            epoch_length=epoch_length,
+        self.use_tables(
+            {
+                split: ClassificationTasks(class_table(images.images[index], rotations), ways, split)
+                for split, index in self.split_characters.items()
+            }
         )
 
-    def setup(self, stage: str) -> None:
-        """Keep the image tables on the device the model trains on, so tasks are sampled there."""
-        super().setup(stage)
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        for tasks in self.tasks.values():
-            tasks.images = tasks.images.to(device)
-
-    def eval_sampler(self, split: str, shots: int | None) -> BatchSampler:
-        shots = shots or self.shots
-        self.tasks[split].check_shots(shots, self.queries)
-        return partial(self.tasks[split].sample, shots=shots, queries=self.queries)
+    @classmethod
+    def image_format(cls, hparams: Mapping) -> ImageFormat:
+        """28×28 grey, inverted (strokes bright), Lanczos: as the drawings were decoded."""
+        return omniglot_files.IMAGE_FORMAT
 
     def describe(self) -> dict:
         """What the results depend on, for reports: subset, classes and alphabets of each split."""
         return {
             "subset": self.subset,
-            "ways": self.ways,
+            **super().describe(),
             "rotations": self.hparams.rotations,
-            **{f"{split}_classes": self.tasks[split].images.shape[0] for split in SPLITS},
             **{
                 f"{split}_alphabets": sorted({self.alphabets[i] for i in index.tolist()})
                 for split, index in self.split_characters.items()

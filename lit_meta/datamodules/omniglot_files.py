@@ -8,18 +8,16 @@ cached as a ``.pt`` file beside the data so later runs skip decoding.
 """
 
 import hashlib
-import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
+from lit_meta.datamodules.images import ImageFormat, cached
 from lit_meta.errors import ConfigError
-from lit_meta.files import atomic_write, remove_partial_files
 
 IMAGE_SIZE = 28
 DRAWINGS_PER_CHARACTER = 20
@@ -35,7 +33,7 @@ MD5 = {
     "images_background_small1.zip": "e704a628b5459e08445c13499850abc4",
     "images_background_small2.zip": "b75a71a51d3b13f821f212756fe481fd",
 }
-CACHE_FORMAT = 1
+IMAGE_FORMAT = ImageFormat(IMAGE_SIZE, channels=1, invert=True)
 
 
 @dataclass
@@ -99,23 +97,13 @@ def load_images(root: Path, subset: str, archives: list[Path], cache_dir: Path |
     (and then cached there if the folder is writable)."""
     key = _fingerprint(archives)
     cache = (cache_dir or root) / f"omniglot-{subset}-{IMAGE_SIZE}px.pt"
-    if cache.is_file():
-        try:
-            stored = torch.load(cache, map_location="cpu", weights_only=True)
-        except Exception:  # an unreadable cache is rebuilt, never trusted
-            stored = None
-        if isinstance(stored, dict) and stored.get("key") == key and stored.get("format") == CACHE_FORMAT:
-            return OmniglotImages(stored["images"], stored["alphabets"], stored["characters"])
-    images = decode(archives)
-    stored = {"key": key, "format": CACHE_FORMAT, "images": images.images, "alphabets": images.alphabets,
-              "characters": images.characters}  # fmt: skip
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        remove_partial_files(cache.parent, cache.name, older_than=3600)  # left by a killed writer
-        atomic_write(cache, lambda file: torch.save(stored, file))
-    except OSError:
-        pass  # a read-only data folder: decode again next time
-    return images
+
+    def build() -> dict:
+        images = decode(archives)
+        return {"images": images.images, "alphabets": images.alphabets, "characters": images.characters}
+
+    stored = cached(cache, key, build)
+    return OmniglotImages(stored["images"], stored["alphabets"], stored["characters"])
 
 
 def decode(archives: list[Path]) -> OmniglotImages:
@@ -133,7 +121,10 @@ def decode(archives: list[Path]) -> OmniglotImages:
                     f"{archive} is incomplete: {alphabet}/{character} has {len(files)} drawings, "
                     f"not {DRAWINGS_PER_CHARACTER}"
                 )
-            drawings[(alphabet, character)] = [_decode_png(read()) for _, read in sorted(files)]
+            drawings[(alphabet, character)] = [
+                IMAGE_FORMAT.decode(read(), f"{archive}: {alphabet}/{character}/{name}")[0]
+                for name, read in sorted(files)
+            ]
     if not drawings:
         raise ConfigError(f"no Omniglot drawings found in {', '.join(map(str, archives))}")
     keys = list(drawings)
@@ -174,12 +165,6 @@ def _check_md5(archive: Path) -> None:
             f"{archive} is corrupt: its md5 is {actual}, the official file's is {expected}; "
             "delete it and download it again"
         )
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
-        small = image.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    return 255 - np.asarray(small, dtype=np.uint8)
 
 
 def _fingerprint(archives: list[Path]) -> str:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from lit_meta.algorithms import MetaAlgorithm
 from lit_meta.datamodules import SineDataModule, TaskDataModule
+from lit_meta.errors import require
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.adaptation import AdaptationCurves
 from lit_meta.evaluation.stats import format_estimate, mean_confidence_interval, summarise_per_step
@@ -56,7 +57,14 @@ def few_shot_report(
     transductive: bool | None,
     device: str,
 ) -> dict:
-    """Adapt ``module`` to ``tasks`` held-out tasks of ``split`` (see ``evaluate.py`` for the arguments)."""
+    """Adapt ``module`` to ``tasks`` held-out tasks of ``split`` (see ``evaluate.py`` for the arguments).
+
+    An algorithm that adapts without steps (Prototypical Networks) reports its one result as step 0."""
+    by_steps = module.algorithm.ADAPTS_BY_STEPS
+    require(
+        by_steps or steps is None,
+        f"--steps does not apply to {module.hparams.algorithm}, which adapts in one closed-form step",
+    )
     steps = module.eval_steps if steps is None else steps
     if seed is not None:
         datamodule.hparams.seed = seed
@@ -86,6 +94,7 @@ def few_shot_report(
         "shots": shots_per_task,
         "queries": task_set[0].query_x.shape[1] // ways,
         "steps": steps,
+        "adapts_by_steps": by_steps,
         "seed": datamodule.hparams.seed,
         "transductive": transductive,
         "data": datamodule.describe(),
@@ -126,14 +135,17 @@ def print_few_shot_report(report: dict) -> None:
     """The report's headline numbers, one line each."""
     final = report["final"]
     loss = final["query_loss"]
+    adapted = f"after {report['steps']} steps"
+    if not report.get("adapts_by_steps", True):
+        adapted = "with the support set's prototypes"
     print(
-        f"query loss after {report['steps']} steps on {report['tasks']} held-out tasks: "
+        f"query loss {adapted} on {report['tasks']} held-out tasks: "
         f"{format_estimate(loss['mean'], loss['ci'])}"
     )
     if "query_accuracy" in final:
         accuracy = final["query_accuracy"]
         estimate = format_estimate(accuracy["mean"], accuracy["ci"])
-        print(f"query accuracy after {report['steps']} steps: {estimate}")
+        print(f"query accuracy {adapted}: {estimate}")
     for name, path in report["files"].items():
         print(f"{name}: {path}")
 

@@ -28,6 +28,10 @@ def plot_adaptation_curves(
         steps = list(x_values) if x_values is not None else [r["step"] for r in records]
         means = [r["mean"] for r in records]
         half_widths = [r["ci"] if r["ci"] == r["ci"] else 0.0 for r in records]  # NaN (one task) -> no band
+        if len(steps) == 1:  # one result (an algorithm that adapts without steps): a point and its CI
+            axis.errorbar(steps, means, yerr=half_widths, marker="o", capsize=6, label=label)
+            axis.set_xticks(steps)
+            continue
         axis.plot(steps, means, marker="o", markersize=3, label=label)
         axis.fill_between(
             steps,

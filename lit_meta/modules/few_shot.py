@@ -6,9 +6,8 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
-from lit_meta.algorithms import MetaAlgorithm, build_algorithm
+from lit_meta.algorithms import HEADLESS, MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import AdaptationCurves, adaptation_curves
 from lit_meta.modules.base import MetaLearningModule
@@ -21,20 +20,27 @@ PROGRESS_BAR = ("train/query_loss", "train/query_accuracy", "val/query_loss", "v
 PROGRESS_BAR += ("test/query_loss", "test/query_accuracy")
 
 
-def _query_metrics(split: str, classes: int | None) -> MetricCollection:
-    """The query-set metrics of one split: mean loss over tasks after (and, held out, before)
-    adaptation, and for ``classes``-way classification the accuracy over all query examples (every task
-    has as many queries, so it is also the mean of the per-task accuracies)."""
-    phases = ("",) if split == "train" else ("", "_before")
+def _query_metrics(split: str, classifier: bool, before: bool) -> MetricCollection:
+    """The query-set metrics of one split: mean loss over tasks after (and, held out, ``before``)
+    adaptation, and for a ``classifier`` the accuracy over all query examples (the mean of their
+    correctness; every task has as many queries, so it is also the mean of the per-task accuracies; the
+    number of classes may differ between splits, as in Prototypical Networks' higher-way training)."""
+    phases = ("", "_before") if split != "train" and before else ("",)
     metrics = {f"{split}/query_loss{phase}": MeanMetric() for phase in phases}
-    if classes is not None:
+    if classifier:
         for phase in phases:
-            metrics[f"{split}/query_accuracy{phase}"] = MulticlassAccuracy(classes, average="micro")
+            metrics[f"{split}/query_accuracy{phase}"] = MeanMetric()
     return MetricCollection(metrics)
 
 
+def _correct(output: Tensor, labels: Tensor) -> Tensor:
+    """1.0 for each query example whose highest logit is its label, else 0.0."""
+    return (output.argmax(-1) == labels).float()
+
+
 class FewShotModule(MetaLearningModule):
-    """Meta-trains a learner on batches of few-shot tasks with MAML, first-order MAML, Meta-SGD or Reptile.
+    """Meta-trains a learner on batches of few-shot tasks with MAML, first-order MAML, Meta-SGD, Reptile,
+    ANIL or Prototypical Networks.
 
     Each training step draws one meta-batch of tasks, asks the algorithm for the meta-gradient and lets
     the optimizer apply it (manual optimization: the meta-gradient is not one ``loss.backward()``).
@@ -45,26 +51,33 @@ class FewShotModule(MetaLearningModule):
     each process adapts its share of the meta-batch and the meta-gradients are averaged before the
     step (see :mod:`lit_meta.modules.distributed`; docs/distributed.md).
 
-    :param algorithm: ``maml``, ``fomaml`` (first-order MAML), ``metasgd`` or ``reptile``.
-    :param network: the learner: ``mlp`` or ``conv4`` (the MAML paper's 4-block convolutional network).
-    :param in_features: input size of the learner (``conv4``: image channels; ``mlp`` flattens images).
-    :param out_features: output size (1 for sine regression, N for N-way classification).
-    :param hidden_sizes: widths of the hidden layers (``conv4``: filters of each block).
+    :param algorithm: ``maml``, ``fomaml`` (first-order MAML), ``metasgd``, ``reptile``, ``anil``,
+        ``foanil`` (first-order ANIL) or ``protonet`` (Prototypical Networks).
+    :param network: the learner: ``mlp``, ``conv4`` (the MAML paper's 4-block convolutional network) or
+        ``resnet12`` (MetaOptNet's residual network).
+    :param in_features: input size of the learner (``conv4``, ``resnet12``: image channels; ``mlp``
+        flattens images).
+    :param out_features: output size (1 for sine regression, N for N-way classification); not used by
+        ``protonet``, whose network ends at its embedding and classifies any number of classes.
+    :param hidden_sizes: widths of the hidden layers (``conv4``, ``resnet12``: filters of each block).
     :param activation: ``relu`` or ``tanh`` (``mlp`` only).
     :param batch_norm: ``mlp`` only: batch normalisation after each hidden layer (``conv4`` always has it).
     :param image_size: ``conv4`` only: side of the square input images.
+    :param drop_block: ``resnet12`` only: DropBlock probability (0 turns it off).
+    :param distance: ``protonet`` only: ``euclidean`` (squared, the paper's default) or ``cosine``.
     :param transductive: at validation and test, predict the query set as one batch, so batch
         normalisation uses its statistics (the MAML paper's setting); ``False`` predicts each query
         example with the support set alone (the Reptile paper's non-transductive setting). Results of
         networks with batch normalisation depend on it.
     :param loss: ``mse`` (regression) or ``cross_entropy`` (classification).
-    :param inner_lr: step size of the inner updates (Meta-SGD: their initial value).
-    :param inner_steps: inner updates per task during meta-training (Reptile's k).
+    :param inner_lr: step size of the inner updates (Meta-SGD: their initial value; not used by
+        ``protonet``).
+    :param inner_steps: inner updates per task during meta-training (Reptile's k; not used by ``protonet``).
     :param inner_batch_size: Reptile only: examples per inner minibatch (default: the whole support set).
     :param inner_optimizer: Reptile only: ``sgd`` (default) or ``adam`` (β1 = 0, the Reptile paper's
         Omniglot setting), used both in meta-training and at test time.
     :param eval_steps: K, the adaptation steps measured at validation, test and by ``evaluate.py``
-        (default: ``inner_steps``).
+        (default: ``inner_steps``; ``protonet`` adapts without steps and leaves it unset).
     :param compile_inner_loop: Reptile only: fuse the meta-training inner loop with ``torch.compile``
         (several times faster on small learners; the first meta-iteration pays the compilation).
     :param gradient_clip_val: clip the meta-gradient to this global norm before the outer step.
@@ -95,6 +108,8 @@ class FewShotModule(MetaLearningModule):
         activation: str = "relu",
         batch_norm: bool = False,
         image_size: int = 28,
+        drop_block: float = 0.0,
+        distance: str | None = None,
         transductive: bool = True,
         loss: str = "mse",
         inner_lr: float = 0.01,
@@ -113,7 +128,11 @@ class FewShotModule(MetaLearningModule):
         self.automatic_optimization = False
         if loss not in LOSS_FUNCTIONS:
             raise ConfigError(f"unknown loss '{loss}'; choose one of {', '.join(LOSS_FUNCTIONS)}")
-        if loss == "cross_entropy":
+        headless = algorithm in HEADLESS
+        if headless:
+            require(loss == "cross_entropy", f"{algorithm} classifies: its loss must be cross_entropy")
+            require(eval_steps is None, f"{algorithm} adapts without steps: leave eval_steps unset")
+        elif loss == "cross_entropy":
             require(
                 out_features >= 2, f"a classifier needs at least 2 ways (out_features), got {out_features}"
             )
@@ -121,11 +140,13 @@ class FewShotModule(MetaLearningModule):
             require_positive("eval_steps", eval_steps)
         if gradient_clip_val is not None:
             require_positive("gradient_clip_val", gradient_clip_val)
+        outputs = None if headless else out_features  # an embedding network has no classification layer
+        learner = build_network(
+            network, in_features, outputs, hidden_sizes, activation, batch_norm, image_size, drop_block
+        )
         self.algorithm: MetaAlgorithm = build_algorithm(
             algorithm,
-            build_network(
-                network, in_features, out_features, hidden_sizes, activation, batch_norm, image_size
-            ),
+            learner,
             LOSS_FUNCTIONS[loss],
             inner_lr,
             inner_steps,
@@ -133,29 +154,35 @@ class FewShotModule(MetaLearningModule):
             seed=torch.initial_seed(),
             compile_inner_loop=compile_inner_loop,
             inner_optimizer=inner_optimizer,
+            distance=distance,
         )
-        self.eval_steps = eval_steps or inner_steps
+        self.eval_steps = eval_steps or (inner_steps if self.algorithm.ADAPTS_BY_STEPS else 0)
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
         self._check_optimizer()
         self._training_window: dict[str, list[Tensor]] = {}
-        classifier = loss == "cross_entropy"
+        classifier, before = loss == "cross_entropy", self.algorithm.ADAPTS_BY_STEPS
         self.metrics = nn.ModuleDict(
-            {
-                f"{split}_metrics": _query_metrics(split, out_features if classifier else None)
-                for split in SPLITS
-            }
+            {f"{split}_metrics": _query_metrics(split, classifier, before) for split in SPLITS}
         )
 
     def check_data(self, datamodule) -> None:
-        """Refuse a datamodule whose tasks this learner cannot fit (an N-way task needs N outputs)."""
+        """Refuse a datamodule whose tasks this learner cannot fit (an N-way task needs N outputs;
+        Prototypical Networks take any number of classes)."""
         ways = getattr(datamodule, "ways", None)
-        if ways is not None:
-            require(
-                ways == self.hparams.out_features,
-                f"the learner has {self.hparams.out_features} outputs (model.out_features) but the tasks are "
-                f"{ways}-way (data.ways); set both to the same number",
-            )
+        if ways is None or self.hparams.algorithm in HEADLESS:
+            return
+        require(
+            ways == self.hparams.out_features,
+            f"the learner has {self.hparams.out_features} outputs (model.out_features) but the tasks are "
+            f"{ways}-way (data.ways); set both to the same number",
+        )
+        train_ways = getattr(datamodule, "train_ways", None) or ways
+        require(
+            train_ways == ways,
+            f"data.train_ways ({train_ways}) differs from data.ways ({ways}), which only "
+            f"Prototypical Networks can train on; {self.hparams.algorithm} has one output per class",
+        )
 
     def check_trainer(self, trainer) -> None:
         require_data_parallel_strategy(self, trainer)
@@ -181,7 +208,7 @@ class FewShotModule(MetaLearningModule):
             self._training_window.setdefault("query_loss", []).append(result.query_loss)
             if not torch.is_floating_point(batch.query_y):
                 self._training_window.setdefault("query_accuracy", []).append(
-                    (result.query_output.detach().flatten(0, 1), batch.query_y.flatten())
+                    _correct(result.query_output.detach(), batch.query_y).flatten()
                 )
         if logs:
             self._log_training()
@@ -213,13 +240,15 @@ class FewShotModule(MetaLearningModule):
         (reduced over processes) and logs them at the end of the epoch."""
         curves = self.adaptation_curves([batch])
         metrics = self.metrics[f"{split}_metrics"]
+        before = f"{split}/query_loss_before" in metrics
         metrics[f"{split}/query_loss"].update(curves.final_loss.to(self.device))
-        metrics[f"{split}/query_loss_before"].update(curves.loss[:, 0].to(self.device))
+        if before:
+            metrics[f"{split}/query_loss_before"].update(curves.loss[:, 0].to(self.device))
         if curves.outputs is not None:
-            before, after = (output.flatten(0, 1) for output in curves.outputs)
-            labels = curves.labels.flatten()
-            metrics[f"{split}/query_accuracy"].update(after, labels)
-            metrics[f"{split}/query_accuracy_before"].update(before, labels)
+            first, final = (_correct(output, curves.labels).flatten() for output in curves.outputs)
+            metrics[f"{split}/query_accuracy"].update(final)
+            if before:
+                metrics[f"{split}/query_accuracy_before"].update(first)
         for name, metric in metrics.items():
             if metric.update_called:
                 self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name in PROGRESS_BAR)
@@ -235,10 +264,7 @@ class FewShotModule(MetaLearningModule):
         metrics = self.metrics["train_metrics"]
         for name, values in self._training_window.items():
             metric = metrics[f"train/{name}"]
-            if name == "query_accuracy":
-                metric.update(torch.cat([output for output, _ in values]), torch.cat([y for _, y in values]))
-            else:
-                metric.update(torch.cat(values))
+            metric.update(torch.cat(values))
             self.log(f"train/{name}", metric.compute(), prog_bar=True, on_step=True, on_epoch=False)
             metric.reset()
         self._training_window = {}

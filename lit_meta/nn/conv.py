@@ -19,7 +19,8 @@ class Conv4(nn.Sequential):
     (transduction) is decided by how the network is called, see ``lit_meta.evaluation.adaptation.predict``.
 
     :param in_channels: image channels (1 for Omniglot).
-    :param out_features: number of classes N.
+    :param out_features: number of classes N, or ``None`` for the embedding alone (the flattened
+        features; Prototypical Networks).
     :param channels: filters of each convolutional block (four blocks of 64 in the paper).
     :param image_size: side of the square input images, to size the final linear layer.
     """
@@ -27,11 +28,14 @@ class Conv4(nn.Sequential):
     def __init__(
         self,
         in_channels: int,
-        out_features: int,
+        out_features: int | None,
         channels: Sequence[int] = (64, 64, 64, 64),
         image_size: int = 28,
     ) -> None:
-        require(in_channels > 0 and out_features > 0, "network input channels and outputs must be positive")
+        require(
+            in_channels > 0 and (out_features is None or out_features > 0),
+            "network input channels and outputs must be positive",
+        )
         require(
             len(channels) > 0 and all(c > 0 for c in channels),
             f"channels must be positive, got {list(channels)}",
@@ -48,4 +52,5 @@ class Conv4(nn.Sequential):
         for _ in channels:
             side //= 2
         require(side >= 1, f"{len(channels)} pooling blocks shrink {image_size}-pixel images to nothing")
-        super().__init__(*blocks, nn.Flatten(), nn.Linear(channels[-1] * side * side, out_features))
+        head = [] if out_features is None else [nn.Linear(channels[-1] * side * side, out_features)]
+        super().__init__(*blocks, nn.Flatten(), *head)

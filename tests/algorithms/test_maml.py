@@ -112,8 +112,8 @@ def test_adaptation_uses_the_training_inner_rule(name, sine_tasks):
 
 
 def test_bad_algorithm_arguments_are_refused_in_one_sentence():
-    with pytest.raises(ConfigError, match="unknown algorithm 'protonet'"):
-        build_algorithm("protonet", tiny_mlp(), F.mse_loss, 0.1, 1)
+    with pytest.raises(ConfigError, match="unknown algorithm 'matching_networks'"):
+        build_algorithm("matching_networks", tiny_mlp(), F.mse_loss, 0.1, 1)
     with pytest.raises(ConfigError, match="inner_lr must be positive"):
         build_algorithm("maml", tiny_mlp(), F.mse_loss, -0.1, 1)
     with pytest.raises(ConfigError, match="inner_steps must be positive"):

@@ -100,7 +100,10 @@ def test_reptile_scores_the_query_sets_only_on_logging_steps(monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"algorithm": "protonet"}, "unknown algorithm 'protonet'"),
+        ({"algorithm": "prototypes"}, "unknown algorithm 'prototypes'"),
+        ({"algorithm": "protonet"}, "its loss must be cross_entropy"),
+        ({"algorithm": "protonet", "loss": "cross_entropy", "eval_steps": 3}, "leave eval_steps unset"),
+        ({"algorithm": "maml", "distance": "cosine"}, "distance applies to protonet only"),
         ({"inner_lr": 0.0}, "inner_lr must be positive"),
         ({"inner_steps": -2}, "inner_steps must be positive"),
         ({"eval_steps": 0}, "eval_steps must be positive"),

@@ -1,0 +1,107 @@
+"""Meta-training throughput and memory of every few-shot algorithm at mini-ImageNet size, on synthetic data.
+
+    python bench/few_shot_throughput.py --iterations 2 [--device cpu] [--networks conv4 resnet12]
+
+Each row: one meta-batch of 5-way 1-shot tasks with 15 queries per class, 84×84 RGB images drawn at
+random (the cost does not depend on the pixels), the learner of the mini-ImageNet configs (conv4 with
+32 filters; ResNet-12 64-160-320-640, the embedding of the CIFAR-FS/FC100 configs), a warm-up
+meta-iteration then ``--iterations`` timed ones, as training runs them between logging steps. "Autograd
+peak" is the most memory autograd holds for backward during one meta-gradient
+(:func:`measure.peak_saved_tensors_mb`). Rows are merged into bench/results/few_shot_throughput.json and
+printed as a markdown table.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from measure import peak_saved_tensors_mb
+
+from lit_meta.modules import FewShotModule
+from lit_meta.tasks import TaskBatch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "few_shot_throughput.json"
+WAYS, SHOTS, QUERIES, SIDE = 5, 1, 15, 84
+NETWORKS = {"conv4": [32, 32, 32, 32], "resnet12": [64, 160, 320, 640]}
+ALGORITHMS = {  # the mini-ImageNet configs' inner loops
+    "maml": {"inner_lr": 0.01, "inner_steps": 5},
+    "fomaml": {"inner_lr": 0.01, "inner_steps": 5},
+    "anil": {"inner_lr": 0.01, "inner_steps": 5},
+    "reptile": {"inner_lr": 0.001, "inner_steps": 8, "inner_optimizer": "adam", "inner_batch_size": 10},
+    "protonet": {},
+}
+
+
+def synthetic_tasks(count: int, device: torch.device, generator: torch.Generator) -> TaskBatch:
+    def part(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.rand(count, WAYS * per_class, 3, SIDE, SIDE, generator=generator)
+        y = torch.arange(WAYS).repeat_interleave(per_class).expand(count, -1).clone()
+        return x.to(device), y.to(device)
+
+    return TaskBatch(*part(SHOTS), *part(QUERIES))
+
+
+def measure(algorithm: str, network: str, meta_batch: int, iterations: int, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    headed = {} if algorithm == "protonet" else {"out_features": WAYS}
+    module = FewShotModule(
+        algorithm=algorithm, network=network, in_features=3, hidden_sizes=NETWORKS[network], image_size=SIDE,
+        loss="cross_entropy", **headed, **ALGORITHMS[algorithm],
+    ).to(device)  # fmt: skip
+    optimizer = torch.optim.Adam(module.parameters(), 1e-3)
+    generator = torch.Generator().manual_seed(0)
+    batches = [synthetic_tasks(meta_batch, device, generator) for _ in range(2)]
+
+    def step(index: int) -> None:
+        optimizer.zero_grad()
+        module.algorithm.meta_gradient(batches[index % 2], score=False)
+        optimizer.step()
+
+    step(0)  # warm-up
+    graph_mb = peak_saved_tensors_mb(lambda: module.algorithm.meta_gradient(batches[1], score=False))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for index in range(iterations):
+        step(index)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {
+        "algorithm": algorithm, "network": network, "device": device.type, "meta_batch": meta_batch,
+        "tasks_per_second": meta_batch * iterations / seconds, "peak_autograd_mb": graph_mb,
+        "threads": torch.get_num_threads(),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--meta-batch", type=int, default=4)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rows = []
+    for network in args.networks:
+        for algorithm in args.algorithms:
+            rows.append(measure(algorithm, network, args.meta_batch, args.iterations, device))
+            print(json.dumps(rows[-1]), flush=True)
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    keys = {(r["algorithm"], r["network"], r["device"]) for r in rows}
+    stored = [r for r in stored if (r["algorithm"], r["network"], r["device"]) not in keys] + rows
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(stored, indent=1) + "\n")
+    print("| network | algorithm | device | tasks/s | autograd peak (MB) |\n|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['network']} | {r['algorithm']} | {r['device']} | {r['tasks_per_second']:.2f} | "
+            f"{r['peak_autograd_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
