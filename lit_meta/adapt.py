@@ -154,7 +154,7 @@ def decode(image_format: ImageFormat, files: list[Path]) -> Tensor:
     return torch.from_numpy(np.stack([image_format.decode_file(path) for path in files])).float() / 255
 
 
-def export(predictions: Predictions, path: Path, example: Tensor) -> None:
+def export_torchscript(predictions: Predictions, path: Path, example: Tensor) -> None:
     """The adapted model as TorchScript (logits of a batch of images in [0, 1]; batch normalisation uses
     the batch's statistics), loadable with ``torch.jit.load`` without lit-meta."""
     with torch.no_grad():
@@ -170,7 +170,7 @@ def run(
     query: str,
     steps: int | None = None,
     out: str = "predictions.csv",
-    export_to: str | None = None,
+    export: str | None = None,
     device: str = "cpu",
     transductive: bool | None = None,
     batch_size: int = 100,
@@ -182,21 +182,21 @@ def run(
     :param query: folder of images to predict (searched recursively), or one image.
     :param steps: adaptation steps (default: the model's ``eval_steps``).
     :param out: CSV of the predictions (never overwritten).
-    :param export_to: also write the adapted model as TorchScript to this file.
+    :param export: also write the adapted model as TorchScript to this file.
     :param device: ``cpu`` or ``cuda``.
     :param transductive: predict query images in batches (batch statistics) or each with the support set.
     :param batch_size: query images per batch.
     """
-    targets = [Path(out), *([Path(export_to)] if export_to else [])]
+    targets = [Path(out), *([Path(export)] if export else [])]
     for target in targets:
         require(not target.exists(), f"{target} already exists; choose another file or delete it")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device '{device}' was asked for, but no CUDA device is available")
     predictions = adapt(ckpt, support, query, steps, device, transductive, batch_size)
     atomic_write_text(Path(out), predictions.to_csv())
-    if export_to:
+    if export:
         example = decode(load_image_classifier(Path(ckpt))[1], predictions.files[:2])
-        export(predictions, Path(export_to), example)
+        export_torchscript(predictions, Path(export), example)
     return predictions
 
 

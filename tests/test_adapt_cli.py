@@ -74,7 +74,7 @@ def test_prototypical_networks_take_any_number_of_classes_and_export(checkpoints
     out, exported = tmp_path / "p.csv", tmp_path / "adapted.pt"
     support = photos / "support"
     status = adapt_main(["--ckpt", str(checkpoints["protonet"]), "--support", str(support), "--query",
-                         str(photos / "query"), "--out", str(out), "--export_to", str(exported)])  # fmt: skip
+                         str(photos / "query"), "--out", str(out), "--export", str(exported)])  # fmt: skip
     assert status == 0
     header, rows = read_csv(out)
     classes = [f"char{c}" for c in range(5)]
