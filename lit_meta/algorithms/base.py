@@ -88,6 +88,10 @@ class MetaAlgorithm(nn.Module, ABC):
     ADAPTS_BY_STEPS: ClassVar[bool] = True
     """False for an algorithm that adapts in one closed-form computation (Prototypical Networks): it has
     no inner step size or step count, and its adaptation trajectory is the one adapted model."""
+    vectorize: bool = False
+    """Compute the meta-gradient of a supervised meta-batch with every task at once (``torch.func.vmap``,
+    :mod:`lit_meta.algorithms.vectorized`) instead of one task after another: the same result, faster
+    where kernel launches dominate (GPUs). Set by the module (``vectorize_tasks``)."""
 
     def __init__(
         self,

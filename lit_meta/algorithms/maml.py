@@ -15,6 +15,7 @@ from lit_meta.algorithms.base import (
     MetaStepOutput,
     as_adaptation_tasks,
 )
+from lit_meta.algorithms.vectorized import InnerUpdate, per_task, sgd_update, vectorized_inner_loop
 from lit_meta.errors import require
 from lit_meta.tasks import TaskBatch
 
@@ -43,7 +44,10 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
     def meta_gradient(
         self, tasks: TaskBatch | Sequence[AdaptationTask], score: bool = True
     ) -> MetaStepOutput:
-        """Supervised tasks or any :class:`AdaptationTask` s (e.g. policy-gradient tasks, MAML for RL)."""
+        """Supervised tasks or any :class:`AdaptationTask` s (e.g. policy-gradient tasks, MAML for RL);
+        with :attr:`vectorize`, a supervised meta-batch is adapted at once (:mod:`.vectorized`)."""
+        if self.vectorize and isinstance(tasks, TaskBatch):
+            return self._vectorized_meta_gradient(self.learner, tasks.support_x, tasks.query_x, tasks)
         tasks = as_adaptation_tasks(tasks, self.loss_fn)
         losses, outputs = [], []
         for task in tasks:
@@ -57,6 +61,21 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
             if output is not None:
                 outputs.append(output.detach())
         return MetaStepOutput(torch.stack(losses), torch.stack(outputs) if outputs else None)
+
+    def _vectorized_meta_gradient(
+        self, model: nn.Module, support_x: Tensor, query_x: Tensor, tasks: TaskBatch
+    ) -> MetaStepOutput:
+        """The loop's meta-gradient, every task of the batch at once: ``model`` adapted on inputs
+        ``support_x`` ``[B, N, ...]`` and scored on ``query_x``."""
+        losses, outputs = vectorized_inner_loop(
+            model, self.loss_fn, self._inner_update(), self.inner_steps, self.first_order,
+            support_x, tasks.support_y, query_x, tasks.query_y,
+        )  # fmt: skip
+        losses.mean().backward()
+        return MetaStepOutput(losses.detach(), outputs.detach())
+
+    def _inner_update(self) -> InnerUpdate:
+        return sgd_update(self.inner_lr)
 
     def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
         adapted = self.wrapper.clone()
@@ -87,6 +106,10 @@ class MetaSGD(_DifferentiableInnerLoop):
     """
 
     WRAPPER = l2l.algorithms.MetaSGD
+
+    def _inner_update(self) -> InnerUpdate:
+        names = [name for name, _ in self.learner.named_parameters()]
+        return sgd_update(dict(zip(names, self.wrapper.lrs, strict=True)))
 
 
 def split_head(learner: nn.Module) -> tuple[nn.Sequential, nn.Linear]:
@@ -149,6 +172,10 @@ class ANIL(_DifferentiableInnerLoop):
         return nn.Sequential(self.body, self.wrapper.module)
 
     def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
+        if self.vectorize:
+            head = self.wrapper.module
+            features = per_task(self.body, tasks.support_x), per_task(self.body, tasks.query_x)
+            return self._vectorized_meta_gradient(head, *features, tasks)
         head_tasks = [_HeadTask(tasks, i, self.loss_fn, self.body) for i in range(len(tasks))]
         return super().meta_gradient(head_tasks, score)
 

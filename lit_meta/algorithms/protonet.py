@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import vmap
 
 from lit_meta.algorithms.base import MetaAlgorithm, MetaStepOutput
 from lit_meta.errors import require
@@ -29,7 +30,7 @@ COSINE_SCALE = 10.0
 def class_prototypes(embeddings: Tensor, labels: Tensor, ways: int) -> Tensor:
     """``[ways, D]``: the mean of the embeddings ``[N, D]`` of each class ``0..ways-1`` (labels ``[N]``)."""
     sums = embeddings.new_zeros(ways, embeddings.shape[-1]).index_add(0, labels, embeddings)
-    counts = torch.bincount(labels, minlength=ways).to(embeddings.dtype)
+    counts = embeddings.new_zeros(ways).index_add(0, labels, torch.ones_like(labels, dtype=embeddings.dtype))
     return sums / counts.unsqueeze(-1)
 
 
@@ -74,14 +75,22 @@ class PrototypicalNetworks(MetaAlgorithm):
 
     def prototypes(self, support_x: Tensor, support_y: Tensor) -> Tensor:
         """The class prototypes of one task's support set (its labels are ``0..ways-1``)."""
+        return class_prototypes(self.learner(support_x).flatten(1), support_y, self._ways(support_y))
+
+    @staticmethod
+    def _ways(support_y: Tensor) -> int:
+        """The number of classes of support labels ``[..., N]``; every one must have an example."""
         ways = int(support_y.max()) + 1
+        present = torch.zeros(*support_y.shape[:-1], ways, dtype=torch.bool, device=support_y.device)
         require(
-            bool((torch.bincount(support_y, minlength=ways) > 0).all()),
+            bool(present.scatter_(-1, support_y, True).all()),
             "every class 0..ways-1 needs a support example to have a prototype",
         )
-        return class_prototypes(self.learner(support_x).flatten(1), support_y, ways)
+        return ways
 
     def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
+        if self.vectorize:
+            return self._vectorized_meta_gradient(tasks)
         losses, outputs = [], []
         for i in range(len(tasks)):
             prototypes = self.prototypes(tasks.support_x[i], tasks.support_y[i])
@@ -91,6 +100,20 @@ class PrototypicalNetworks(MetaAlgorithm):
             losses.append(loss.detach())
             outputs.append(output.detach())
         return MetaStepOutput(torch.stack(losses), torch.stack(outputs))
+
+    def _vectorized_meta_gradient(self, tasks: TaskBatch) -> MetaStepOutput:
+        """The loop's meta-gradient with every task's prototypes and logits computed at once."""
+        ways = self._ways(tasks.support_y)
+
+        def one_task(support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor):
+            prototypes = class_prototypes(self.learner(support_x).flatten(1), support_y, ways)
+            output = prototype_logits(self.learner(query_x).flatten(1), prototypes, self.distance)
+            return self.loss_fn(output, query_y), output
+
+        every_task = vmap(one_task, randomness="different")
+        losses, outputs = every_task(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+        losses.mean().backward()
+        return MetaStepOutput(losses.detach(), outputs.detach())
 
     def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
         """The prototype classifier of the support set, once: ``steps`` do not apply."""

@@ -11,11 +11,14 @@ The Reptile rule lives here once, in two equivalent forms that every part of lit
 import copy
 import math
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
+from torch.func import vmap
 
 from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
+from lit_meta.algorithms.vectorized import adam_update, sgd_update
 from lit_meta.errors import require, require_positive
 from lit_meta.tasks import TASK_SEED, TaskBatch
 
@@ -116,12 +119,14 @@ class Reptile(MetaAlgorithm):
         self.generator = torch.Generator().manual_seed(seed)
         self._scratch: list[nn.Module] = []  # a reusable copy of the learner, kept out of the state_dict
         self._fused_sgd = (
-            torch.compile(self._functional_sgd, fullgraph=True, dynamic=False) if compile else None
+            torch.compile(self._functional_inner_loop, fullgraph=True, dynamic=False) if compile else None
         )
 
     def meta_gradient(self, tasks: TaskBatch, score: bool = True) -> MetaStepOutput:
         """The Reptile direction in ``.grad``. The query sets play no part in it, so scoring them (a
         forward pass per task, a third of the work on Omniglot) happens only when ``score`` is true."""
+        if self.vectorize:
+            return self._vectorized_meta_gradient(tasks, score)
         params = list(self.learner.parameters())
         task_model = self._scratch_copy()
         task_params = list(task_model.parameters())
@@ -180,20 +185,59 @@ class Reptile(MetaAlgorithm):
         with torch.no_grad():
             torch._foreach_copy_(list(params.values()), [adapted[name] for name in params])
 
-    def _functional_sgd(
+    def _functional_inner_loop(
         self, model: nn.Module, params: dict[str, Tensor], x: Tensor, y: Tensor, indices: Tensor | None
     ) -> dict[str, Tensor]:
-        """The SGD steps of :meth:`_sgd_step`, written functionally so ``torch.compile`` can fuse them."""
+        """The inner steps of :meth:`_inner_step_function` on one task, written functionally (for
+        ``torch.compile`` and for ``vmap`` over the tasks of a meta-batch)."""
 
         def loss(p: dict[str, Tensor], inputs: Tensor, targets: Tensor) -> Tensor:
             return self.loss_fn(torch.func.functional_call(model, p, (inputs,)), targets)
 
         gradient = torch.func.grad(loss)
+        update = sgd_update(self.inner_lr)
+        if self.inner_optimizer == "adam":
+            adam, moments = (
+                adam_update(self.inner_lr, ADAM_BETAS[1]),
+                {n: torch.zeros_like(p) for n, p in params.items()},
+            )
         for step in range(self.inner_steps):
             inputs, targets = (x, y) if indices is None else (x[indices[step]], y[indices[step]])
             gradients = gradient(params, inputs, targets)
-            params = {name: params[name] - self.inner_lr * gradients[name] for name in params}
+            if self.inner_optimizer == "adam":
+                params, moments = adam(params, gradients, moments, step)
+            else:
+                params = update(params, gradients, step)
         return params
+
+    def _vectorized_meta_gradient(self, tasks: TaskBatch, score: bool) -> MetaStepOutput:
+        """The loop's Reptile direction with every task's inner loop run at once: the same minibatches
+        (each task's shuffles drawn as the loop draws them), the same steps."""
+        count, examples = len(tasks), tasks.support_x.shape[1]
+        batches = [
+            minibatch_indices(examples, self.inner_batch_size, self.inner_steps, self._shuffler(tasks, i))
+            for i in range(count)
+        ]
+        indices = None if batches[0][0] is None else torch.stack([torch.stack(b) for b in batches])
+        params = {name: param.detach() for name, param in self.learner.named_parameters()}
+        inner_loop = vmap(
+            partial(self._functional_inner_loop, self.learner),
+            in_dims=(None, 0, 0, None if indices is None else 0),
+            randomness="different",
+        )
+        if indices is not None:
+            indices = indices.to(tasks.support_x.device)
+        adapted = inner_loop(params, tasks.support_x, tasks.support_y, indices)
+        mean_adapted = [adapted[name].mean(0) for name in params]
+        add_reptile_gradient_(list(self.learner.parameters()), mean_adapted)
+        if not score:
+            return MetaStepOutput(None, None)
+        with torch.no_grad():
+            outputs = vmap(
+                lambda p, x: torch.func.functional_call(self.learner, p, (x,)), randomness="different"
+            )(adapted, tasks.query_x)
+            losses = vmap(self.loss_fn)(outputs, tasks.query_y)
+        return MetaStepOutput(losses, outputs)
 
     def _inner_step_function(self, model: nn.Module):
         """The update ``step(model, x, y, indices)`` of one task's inner loop, with fresh optimizer state."""

@@ -1,6 +1,7 @@
 """Few-shot supervised meta-learning (regression or classification) as a LightningModule."""
 
 from collections.abc import Iterable
+from typing import Literal
 
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
@@ -80,6 +81,10 @@ class FewShotModule(MetaLearningModule):
         (default: ``inner_steps``; ``protonet`` adapts without steps and leaves it unset).
     :param compile_inner_loop: Reptile only: fuse the meta-training inner loop with ``torch.compile``
         (several times faster on small learners; the first meta-iteration pays the compilation).
+    :param vectorize_tasks: compute each meta-batch's meta-gradient with every task at once
+        (``torch.func.vmap``; the same result as the task-by-task loop to float rounding), ``false`` for
+        the loop, ``auto`` for the vectorised form on a GPU and the loop on a CPU, where each is faster
+        (docs/benchmarks.md).
     :param gradient_clip_val: clip the meta-gradient to this global norm before the outer step.
     :param optimizer: the outer (meta) optimizer; plain SGD with ``lr`` ε makes Reptile's step exactly
         θ ← θ + ε·mean(θ̃ − θ).
@@ -118,6 +123,7 @@ class FewShotModule(MetaLearningModule):
         inner_optimizer: str | None = None,
         eval_steps: int | None = None,
         compile_inner_loop: bool = False,
+        vectorize_tasks: bool | Literal["auto"] = False,
         gradient_clip_val: float | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
@@ -140,6 +146,14 @@ class FewShotModule(MetaLearningModule):
             require_positive("eval_steps", eval_steps)
         if gradient_clip_val is not None:
             require_positive("gradient_clip_val", gradient_clip_val)
+        require(
+            vectorize_tasks in (True, False, "auto"),
+            f"vectorize_tasks must be true, false or auto, got {vectorize_tasks!r}",
+        )
+        require(
+            not (compile_inner_loop and vectorize_tasks),
+            "compile_inner_loop and vectorize_tasks are two ways to run Reptile's inner loops; choose one",
+        )
         outputs = None if headless else out_features  # an embedding network has no classification layer
         learner = build_network(
             network, in_features, outputs, hidden_sizes, activation, batch_norm, image_size, drop_block
@@ -156,6 +170,7 @@ class FewShotModule(MetaLearningModule):
             inner_optimizer=inner_optimizer,
             distance=distance,
         )
+        self.algorithm.vectorize = vectorize_tasks is True
         self.eval_steps = eval_steps or (inner_steps if self.algorithm.ADAPTS_BY_STEPS else 0)
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
@@ -186,6 +201,10 @@ class FewShotModule(MetaLearningModule):
 
     def check_trainer(self, trainer) -> None:
         require_data_parallel_strategy(self, trainer)
+
+    def on_fit_start(self) -> None:
+        if self.hparams.get("vectorize_tasks") == "auto":
+            self.algorithm.vectorize = self.device.type == "cuda"
 
     def forward(self, x: Tensor) -> Tensor:
         """The meta-learned initialisation's prediction (no adaptation)."""
