@@ -92,6 +92,9 @@ class MetaAlgorithm(nn.Module, ABC):
     """Compute the meta-gradient of a supervised meta-batch with every task at once (``torch.func.vmap``,
     :mod:`lit_meta.algorithms.vectorized`) instead of one task after another: the same result, faster
     where kernel launches dominate (GPUs). Set by the module (``vectorize_tasks``)."""
+    compile_vectorized: bool = False
+    """Compile the vectorised computation with ``torch.compile`` (the module's ``compile_inner_loop``
+    with ``vectorize_tasks``); set before the first meta-gradient."""
 
     def __init__(
         self,
@@ -108,6 +111,10 @@ class MetaAlgorithm(nn.Module, ABC):
         self.loss_fn = loss_fn
         self.inner_lr = None if inner_lr is None else float(inner_lr)
         self.inner_steps = inner_steps
+
+    def __getstate__(self) -> dict:
+        """A copy rebuilds the vectorised computation (``_every_task``, bound to this instance) on use."""
+        return super().__getstate__() | {"_every_task": None}
 
     def forward(self, x: Tensor) -> Tensor:
         """The meta-learned initialisation's prediction, before any adaptation."""

@@ -15,7 +15,7 @@ from lit_meta.algorithms.base import (
     MetaStepOutput,
     as_adaptation_tasks,
 )
-from lit_meta.algorithms.vectorized import InnerUpdate, per_task, sgd_update, vectorized_inner_loop
+from lit_meta.algorithms.vectorized import InnerUpdate, VectorizedInnerLoop, per_task, sgd_update
 from lit_meta.errors import require
 from lit_meta.tasks import TaskBatch
 
@@ -36,6 +36,7 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
         super().__init__(learner, loss_fn, inner_lr, inner_steps)
         self.first_order = first_order
         self.wrapper = self.WRAPPER(learner, lr=self.inner_lr, first_order=first_order)
+        self._every_task: VectorizedInnerLoop | None = None
 
     @property
     def learner(self) -> nn.Module:
@@ -67,10 +68,12 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
     ) -> MetaStepOutput:
         """The loop's meta-gradient, every task of the batch at once: ``model`` adapted on inputs
         ``support_x`` ``[B, N, ...]`` and scored on ``query_x``."""
-        losses, outputs = vectorized_inner_loop(
-            model, self.loss_fn, self._inner_update(), self.inner_steps, self.first_order,
-            support_x, tasks.support_y, query_x, tasks.query_y,
-        )  # fmt: skip
+        if self._every_task is None:  # built once, so a compiled one is compiled once
+            self._every_task = VectorizedInnerLoop(
+                model, self.loss_fn, self._inner_update(), self.inner_steps, self.first_order,
+                self.compile_vectorized,
+            )  # fmt: skip
+        losses, outputs = self._every_task(support_x, tasks.support_y, query_x, tasks.query_y)
         losses.mean().backward()
         return MetaStepOutput(losses.detach(), outputs.detach())
 

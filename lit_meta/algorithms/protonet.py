@@ -72,6 +72,7 @@ class PrototypicalNetworks(MetaAlgorithm):
         require(distance in DISTANCES, f"unknown distance '{distance}'; choose one of {', '.join(DISTANCES)}")
         self.learner = learner
         self.distance = distance
+        self._every_task = None
 
     def prototypes(self, support_x: Tensor, support_y: Tensor) -> Tensor:
         """The class prototypes of one task's support set (its labels are ``0..ways-1``)."""
@@ -103,17 +104,22 @@ class PrototypicalNetworks(MetaAlgorithm):
 
     def _vectorized_meta_gradient(self, tasks: TaskBatch) -> MetaStepOutput:
         """The loop's meta-gradient with every task's prototypes and logits computed at once."""
+        if self._every_task is None:  # built once, so a compiled one is compiled once
+            every_task = vmap(self._one_task, in_dims=(0, 0, 0, 0, None), randomness="different")
+            self._every_task = (
+                torch.compile(every_task, dynamic=False) if self.compile_vectorized else every_task
+            )
         ways = self._ways(tasks.support_y)
-
-        def one_task(support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor):
-            prototypes = class_prototypes(self.learner(support_x).flatten(1), support_y, ways)
-            output = prototype_logits(self.learner(query_x).flatten(1), prototypes, self.distance)
-            return self.loss_fn(output, query_y), output
-
-        every_task = vmap(one_task, randomness="different")
-        losses, outputs = every_task(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+        losses, outputs = self._every_task(
+            tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y, ways
+        )
         losses.mean().backward()
         return MetaStepOutput(losses.detach(), outputs.detach())
+
+    def _one_task(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor, ways: int):
+        prototypes = class_prototypes(self.learner(support_x).flatten(1), support_y, ways)
+        output = prototype_logits(self.learner(query_x).flatten(1), prototypes, self.distance)
+        return self.loss_fn(output, query_y), output
 
     def adaptation_trajectory(self, support_x: Tensor, support_y: Tensor, steps: int) -> Iterator[nn.Module]:
         """The prototype classifier of the support set, once: ``steps`` do not apply."""

@@ -118,6 +118,7 @@ class Reptile(MetaAlgorithm):
         self.inner_batch_size = inner_batch_size
         self.generator = torch.Generator().manual_seed(seed)
         self._scratch: list[nn.Module] = []  # a reusable copy of the learner, kept out of the state_dict
+        self._every_task = None
         self._fused_sgd = (
             torch.compile(self._functional_inner_loop, fullgraph=True, dynamic=False) if compile else None
         )
@@ -220,14 +221,18 @@ class Reptile(MetaAlgorithm):
         ]
         indices = None if batches[0][0] is None else torch.stack([torch.stack(b) for b in batches])
         params = {name: param.detach() for name, param in self.learner.named_parameters()}
-        inner_loop = vmap(
-            partial(self._functional_inner_loop, self.learner),
-            in_dims=(None, 0, 0, None if indices is None else 0),
-            randomness="different",
-        )
+        if self._every_task is None:  # built once, so a compiled one is compiled once
+            every_task = vmap(
+                partial(self._functional_inner_loop, self.learner),
+                in_dims=(None, 0, 0, None if indices is None else 0),
+                randomness="different",
+            )
+            self._every_task = (
+                torch.compile(every_task, dynamic=False) if self.compile_vectorized else every_task
+            )
         if indices is not None:
             indices = indices.to(tasks.support_x.device)
-        adapted = inner_loop(params, tasks.support_x, tasks.support_y, indices)
+        adapted = self._every_task(params, tasks.support_x, tasks.support_y, indices)
         mean_adapted = [adapted[name].mean(0) for name in params]
         add_reptile_gradient_(list(self.learner.parameters()), mean_adapted)
         if not score:

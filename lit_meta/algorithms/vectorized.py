@@ -15,6 +15,7 @@ holds the loop and this path to 1e-5.
 
 from collections.abc import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
@@ -50,39 +51,44 @@ class BatchNormByDefinition(TorchFunctionMode):
         return y
 
 
-def vectorized_inner_loop(
-    model: nn.Module,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    update: InnerUpdate,
-    steps: int,
-    first_order: bool,
-    support_x: Tensor,
-    support_y: Tensor,
-    query_x: Tensor,
-    query_y: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Query losses ``[B]`` and outputs ``[B, Q, ...]`` of ``model`` adapted to each of the B tasks by
-    ``steps`` inner updates on its support set, differentiable with respect to ``model``'s parameters
-    (and anything ``update`` closes over) through every inner step; with ``first_order`` the inner
-    gradients are constants, as learn2learn's ``first_order=True``."""
-    buffers = dict(model.named_buffers())
+class VectorizedInnerLoop:
+    """Query losses ``[B]`` and outputs ``[B, Q, ...]`` of ``model`` adapted to each of B tasks by
+    ``steps`` inner updates on its support set, all tasks in one call, differentiable with respect to
+    ``model``'s parameters (and anything ``update`` closes over) through every inner step; with
+    ``first_order`` the inner gradients are constants, as learn2learn's ``first_order=True``. With
+    ``compile`` the batched function is compiled with ``torch.compile`` (once per input shape)."""
 
-    def loss(params: Parameters, x: Tensor, y: Tensor) -> Tensor:
-        return loss_fn(functional_call(model, (params, buffers), (x,)), y)
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        update: InnerUpdate,
+        steps: int,
+        first_order: bool,
+        compile: bool = False,
+    ) -> None:
+        self.model, self.loss_fn, self.update = model, loss_fn, update
+        self.steps, self.first_order = steps, first_order
+        every_task = vmap(self._one_task, in_dims=(None, 0, 0, 0, 0), randomness="different")
+        self._every_task = torch.compile(every_task, dynamic=False) if compile else every_task
 
-    def one_task(params: Parameters, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> tuple[Tensor, Tensor]:
-        for step in range(steps):
-            gradients = grad(loss)(params, sx, sy)
-            if first_order:
+    def __call__(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor):
+        params = dict(self.model.named_parameters())
+        with BatchNormByDefinition():
+            return self._every_task(params, support_x, support_y, query_x, query_y)
+
+    def _loss(self, params: Parameters, x: Tensor, y: Tensor) -> Tensor:
+        buffers = dict(self.model.named_buffers())
+        return self.loss_fn(functional_call(self.model, (params, buffers), (x,)), y)
+
+    def _one_task(self, params: Parameters, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor):
+        for step in range(self.steps):
+            gradients = grad(self._loss)(params, sx, sy)
+            if self.first_order:
                 gradients = {name: g.detach() for name, g in gradients.items()}
-            params = update(params, gradients, step)
-        output = functional_call(model, (params, buffers), (qx,))
-        return loss_fn(output, qy), output
-
-    params = dict(model.named_parameters())
-    tasks = vmap(one_task, in_dims=(None, 0, 0, 0, 0), randomness="different")
-    with BatchNormByDefinition():
-        return tasks(params, support_x, support_y, query_x, query_y)
+            params = self.update(params, gradients, step)
+        output = functional_call(self.model, (params, dict(self.model.named_buffers())), (qx,))
+        return self.loss_fn(output, qy), output
 
 
 def sgd_update(step_sizes: float | Parameters) -> InnerUpdate:

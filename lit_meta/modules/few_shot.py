@@ -79,8 +79,9 @@ class FewShotModule(MetaLearningModule):
         Omniglot setting), used both in meta-training and at test time.
     :param eval_steps: K, the adaptation steps measured at validation, test and by ``evaluate.py``
         (default: ``inner_steps``; ``protonet`` adapts without steps and leaves it unset).
-    :param compile_inner_loop: Reptile only: fuse the meta-training inner loop with ``torch.compile``
-        (several times faster on small learners; the first meta-iteration pays the compilation).
+    :param compile_inner_loop: fuse the meta-training inner loop with ``torch.compile``: Reptile's loop
+        (several times faster on small learners), or with ``vectorize_tasks`` the vectorised step of any
+        algorithm; the first meta-iteration pays the compilation.
     :param vectorize_tasks: compute each meta-batch's meta-gradient with every task at once
         (``torch.func.vmap``; the same result as the task-by-task loop to float rounding), ``false`` for
         the loop, ``auto`` for the vectorised form on a GPU and the loop on a CPU, where each is faster
@@ -150,10 +151,6 @@ class FewShotModule(MetaLearningModule):
             vectorize_tasks in (True, False, "auto"),
             f"vectorize_tasks must be true, false or auto, got {vectorize_tasks!r}",
         )
-        require(
-            not (compile_inner_loop and vectorize_tasks),
-            "compile_inner_loop and vectorize_tasks are two ways to run Reptile's inner loops; choose one",
-        )
         outputs = None if headless else out_features  # an embedding network has no classification layer
         learner = build_network(
             network, in_features, outputs, hidden_sizes, activation, batch_norm, image_size, drop_block
@@ -166,11 +163,12 @@ class FewShotModule(MetaLearningModule):
             inner_steps,
             inner_batch_size,
             seed=torch.initial_seed(),
-            compile_inner_loop=compile_inner_loop,
+            compile_inner_loop=compile_inner_loop and vectorize_tasks is False,
             inner_optimizer=inner_optimizer,
             distance=distance,
         )
         self.algorithm.vectorize = vectorize_tasks is True
+        self.algorithm.compile_vectorized = compile_inner_loop and vectorize_tasks is not False
         self.eval_steps = eval_steps or (inner_steps if self.algorithm.ADAPTS_BY_STEPS else 0)
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler

@@ -95,3 +95,29 @@ def test_each_task_keeps_its_own_batch_statistics():
     together = vectorized.meta_gradient(tasks).query_output
     alone = vectorized.meta_gradient(tasks[1:2]).query_output
     torch.testing.assert_close(alone[0], together[1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_copy_of_a_used_algorithm_computes_with_its_own_parameters():
+    _, vectorized = algorithm_pair("maml", 1)
+    tasks = image_tasks()
+    vectorized.meta_gradient(tasks)
+    copied = copy.deepcopy(vectorized)
+    with torch.no_grad():
+        for p in copied.parameters():
+            p.add_(0.1)
+    copied.zero_grad()
+    vectorized.zero_grad()
+    assert not torch.allclose(
+        copied.meta_gradient(tasks).query_loss, vectorized.meta_gradient(tasks).query_loss
+    )
+
+
+def test_compiled_vectorized_meta_gradient_equals_the_loop():
+    """``compile_inner_loop`` with ``vectorize_tasks``: the compiled batched step gives the loop's result."""
+    loop, vectorized = algorithm_pair("fomaml", 1)
+    vectorized.compile_vectorized = True
+    tasks = image_tasks(count=2)
+    loop.meta_gradient(tasks)
+    vectorized.meta_gradient(tasks)
+    for a, b in zip(gradients(loop), gradients(vectorized), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)

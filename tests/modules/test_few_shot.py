@@ -114,7 +114,6 @@ def test_reptile_scores_the_query_sets_only_on_logging_steps(monkeypatch):
         ({"optimizer": lambda p: torch.optim.SGD(p, lr=0.0)}, "meta learning rate must be positive"),
         ({"algorithm": "maml", "compile_inner_loop": True}, "compile_inner_loop applies to reptile only"),
         ({"vectorize_tasks": "gpu"}, "vectorize_tasks must be true, false or auto, got 'gpu'"),
-        ({"compile_inner_loop": True, "vectorize_tasks": "auto"}, "compile_inner_loop and vectorize_tasks"),
     ],
 )
 def test_bad_settings_are_refused_in_one_sentence(kwargs, message):
@@ -190,3 +189,8 @@ def test_vectorize_tasks_auto_keeps_the_loop_on_the_cpu(setting, on_cpu):
     module = FewShotModule(algorithm="maml", vectorize_tasks=setting)
     module.on_fit_start()
     assert module.algorithm.vectorize is on_cpu
+
+
+def test_compile_inner_loop_with_vectorize_tasks_compiles_the_vectorised_step_of_any_algorithm():
+    module = FewShotModule(algorithm="maml", compile_inner_loop=True, vectorize_tasks=True)
+    assert module.algorithm.vectorize and module.algorithm.compile_vectorized
