@@ -13,6 +13,7 @@ Results are merged into bench/results/omniglot.json; markdown tables are printed
 import argparse
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from lit_meta.noise import silence_library_noise
 from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "omniglot"
+DATA = Path(os.environ.get("OMNIGLOT_ROOT", ROOT.parent / "shared" / "data" / "omniglot"))
 CACHE = ROOT / "data"
 RESULTS = ROOT / "bench" / "results" / "omniglot.json"  # bench/results/ is committed
 ALGORITHMS = ("maml", "fomaml", "reptile")
@@ -233,8 +234,9 @@ def _row(algorithm, loop, shots, seconds, iterations, mean, ci, test_tasks) -> d
 def final_accuracy(algorithm, test_set, steps: int) -> tuple[float, float]:
     """Query accuracy after ``steps`` adaptation steps on each test task (transductive, as the configs),
     mean and 95% CI: evaluate.py's rule, scored at the last step only (the benches need no curve)."""
-    accuracies = []
+    accuracies, device = [], next(algorithm.parameters()).device
     for batch in test_set:
+        batch = batch.map(lambda tensor: tensor.to(device))
         for i in range(len(batch)):
             adapted = algorithm.adapt(batch.support_x[i], batch.support_y[i], steps)
             with torch.no_grad():
@@ -258,29 +260,34 @@ def _learn2learn_tasks(data: OmniglotDataModule, per_class: int, ways: int = 5) 
 
 
 def _first_of_each_class(labels: torch.Tensor, count: int) -> torch.Tensor:
-    chosen = torch.zeros(len(labels), dtype=torch.bool)
+    chosen = torch.zeros(len(labels), dtype=torch.bool, device=labels.device)
     for label in labels.unique():
         chosen[(labels == label).nonzero()[:count, 0]] = True
     return chosen
 
 
 def _maml_reference(first_order: bool):
-    def train(model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int, tasks=None) -> int:
-        """learn2learn's examples/vision/maml_omniglot.py: clone, adapt, backward per task, mean of grads."""
+    def train(
+        model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: float, tasks=None,
+        device: str = "cpu", meta_batch: int = 32,
+    ) -> int:  # fmt: skip
+        """learn2learn's examples/vision/maml_omniglot.py: clone, adapt, backward per task, mean of grads
+        (each task's images moved to ``device`` as the example does)."""
         tasks = tasks or _learn2learn_tasks(data, shots + data.queries)
         maml = l2l.algorithms.MAML(model, lr=0.4, first_order=first_order)
         optimizer = torch.optim.Adam(maml.parameters(), 1e-3)
         iterations, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             optimizer.zero_grad()
-            for _ in range(32):
+            for _ in range(meta_batch):
                 x, y = tasks.sample()
+                x, y = x.to(device), y.to(device)
                 support = _first_of_each_class(y, shots)
                 learner = maml.clone()
                 learner.adapt(CROSS_ENTROPY(learner(x[support]), y[support]))
                 CROSS_ENTROPY(learner(x[~support]), y[~support]).backward()
             for parameter in maml.parameters():
-                parameter.grad.mul_(1.0 / 32)
+                parameter.grad.mul_(1.0 / meta_batch)
             optimizer.step()
             iterations += 1
         return iterations
@@ -292,8 +299,9 @@ REPTILE_TRAIN_SHOTS = 10
 
 
 def _reptile_reference(
-    model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: int, tasks=None
-) -> int:
+    model: torch.nn.Module, data: OmniglotDataModule, shots: int, seconds: float, tasks=None,
+    device: str = "cpu", meta_batch: int = 5,
+) -> int:  # fmt: skip
     """learn2learn's examples/vision/reptile_miniimagenet.py logic with the Reptile paper's Omniglot
     settings: per task a copy adapted by 5 Adam(β1 = 0) steps on minibatches of 10 of its 10 shots per
     class, then θ ← θ + ε·mean(θ̃ − θ) with ε = 1 annealed linearly over 100,000 iterations."""
@@ -302,11 +310,12 @@ def _reptile_reference(
     while time.perf_counter() - start < seconds:
         step_size = 1.0 * (1 - iterations / 100_000)
         directions = [torch.zeros_like(p) for p in model.parameters()]
-        for _ in range(5):
+        for _ in range(meta_batch):
             x, y = tasks.sample()
+            x, y = x.to(device), y.to(device)
             learner = copy.deepcopy(model)
             optimizer = torch.optim.Adam(learner.parameters(), 0.001, betas=(0.0, 0.999))
-            order = torch.randperm(len(y))
+            order = torch.randperm(len(y), device=device)
             for step in range(5):
                 batch = order[step * 10 : (step + 1) * 10]
                 optimizer.zero_grad()
@@ -316,7 +325,7 @@ def _reptile_reference(
                 for direction, theta, adapted in zip(
                     directions, model.parameters(), learner.parameters(), strict=True
                 ):
-                    direction.add_(adapted - theta, alpha=1 / 5)
+                    direction.add_(adapted - theta, alpha=1 / meta_batch)
         with torch.no_grad():
             for theta, direction in zip(model.parameters(), directions, strict=True):
                 theta.add_(direction, alpha=step_size)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
-from lit_meta.algorithms.vectorized import adam_update, sgd_update
+from lit_meta.algorithms.vectorized import BatchNormByDefinition, adam_update, sgd_update
 from lit_meta.errors import require, require_positive
 from lit_meta.tasks import TASK_SEED, TaskBatch
 
@@ -232,7 +232,8 @@ class Reptile(MetaAlgorithm):
             )
         if indices is not None:
             indices = indices.to(tasks.support_x.device)
-        adapted = self._every_task(params, tasks.support_x, tasks.support_y, indices)
+        with BatchNormByDefinition():  # as native batch norm's vmap rules fail under bf16 autocast
+            adapted = self._every_task(params, tasks.support_x, tasks.support_y, indices)
         mean_adapted = [adapted[name].mean(0) for name in params]
         add_reptile_gradient_(list(self.learner.parameters()), mean_adapted)
         if not score:

@@ -8,9 +8,10 @@ alone, exactly as in the loop (``vmap`` keeps the task dimension out of the stat
 
 PyTorch's batching rule for the second derivative of its fused batch norm is wrong (torch 2.14:
 ``vmap`` of a second-order MAML step through ``F.batch_norm`` gives gradients off by 1e-3, while
-the same step unbatched is exact), so inside the vectorised inner loop batch norm with batch statistics
-is computed from its definition (:class:`BatchNormByDefinition`); ``tests/algorithms/test_vectorized.py``
-holds the loop and this path to 1e-5.
+the same step unbatched is exact), and its first derivative under ``vmap`` fails in bf16 autocast, so
+inside the vectorised inner loops batch norm with batch statistics is computed from its definition
+(:class:`BatchNormByDefinition`); ``tests/algorithms/test_vectorized.py`` holds the loop and this path
+to 1e-5.
 """
 
 from collections.abc import Callable
@@ -39,15 +40,17 @@ class BatchNormByDefinition(TorchFunctionMode):
         if given.get("running_mean") is not None or given.get("running_var") is not None:
             return func(*args, **kwargs)
         x, weight, bias, eps = given["input"], given.get("weight"), given.get("bias"), given.get("eps", 1e-5)
+        x32 = x.float()  # statistics in float32, as the fused kernels compute them under autocast
         dims = [0, *range(2, x.dim())]
-        mean = x.mean(dims, keepdim=True)
-        variance = x.var(dims, unbiased=False, keepdim=True)
+        mean = x32.mean(dims, keepdim=True)
+        variance = x32.var(dims, unbiased=False, keepdim=True)
         shape = [1, -1] + [1] * (x.dim() - 2)
-        y = (x - mean) / (variance + eps).sqrt()
+        y = (x32 - mean) / (variance + eps).sqrt()
         if weight is not None:
             y = y * weight.view(shape)
         if bias is not None:
             y = y + bias.view(shape)
+        y = y.to(x.dtype)
         return y
 
 

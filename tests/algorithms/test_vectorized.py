@@ -121,3 +121,21 @@ def test_compiled_vectorized_meta_gradient_equals_the_loop():
     vectorized.meta_gradient(tasks)
     for a, b in zip(gradients(loop), gradients(vectorized), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["maml", "anil", "reptile", "protonet"])
+def test_under_bf16_autocast_the_vectorized_meta_gradient_is_as_close_to_fp32_as_the_loops(name):
+    """bf16 keeps about three significant digits, so only the direction of the meta-gradient survives
+    (barely, through second-order MAML's inner step on an untrained network, looped or not)."""
+    steps = 0 if name == "protonet" else 2
+    loop, vectorized = algorithm_pair(name, steps)
+    tasks = image_tasks()
+    loop.meta_gradient(tasks)
+    fp32 = torch.cat([g.flatten() for g in gradients(loop)])
+    closeness = {}
+    for kind, algorithm in (("loop", algorithm_pair(name, steps)[0]), ("vectorized", vectorized)):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            algorithm.meta_gradient(tasks)
+        bf16 = torch.cat([g.flatten() for g in gradients(algorithm)])
+        closeness[kind] = F.cosine_similarity(fp32, bf16, dim=0).item()
+    assert closeness["vectorized"] > min(0.98, closeness["loop"] - 0.05), closeness
