@@ -11,6 +11,15 @@ TASK_SEED = "task_seed"
 (Reptile's minibatch shuffles): a task's update then does not depend on which process adapts it."""
 
 
+def to_device(tensor: Tensor, device: torch.device | str) -> Tensor:
+    """``tensor`` on ``device``; a CPU tensor bound for a GPU is copied from pinned memory without
+    blocking the host (the copy is queued on the GPU's stream, ahead of the work that reads it)."""
+    device = torch.device(device)
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 @dataclass
 class TaskBatch:
     """``B`` tasks, each with a support set (to adapt on) and a query set (to score the adaptation).
@@ -45,7 +54,7 @@ class TaskBatch:
         )
 
     def to(self, device: torch.device | str) -> "TaskBatch":
-        return self.map(lambda tensor: tensor.to(device))
+        return self.map(lambda tensor: to_device(tensor, device))
 
     @staticmethod
     def concatenate(batches: "list[TaskBatch]") -> "TaskBatch":

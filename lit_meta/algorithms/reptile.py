@@ -20,7 +20,7 @@ from torch.func import vmap
 from lit_meta.algorithms.base import LossFunction, MetaAlgorithm, MetaStepOutput
 from lit_meta.algorithms.vectorized import BatchNormByDefinition, adam_update, sgd_update
 from lit_meta.errors import require, require_positive
-from lit_meta.tasks import TASK_SEED, TaskBatch
+from lit_meta.tasks import TASK_SEED, TaskBatch, to_device
 
 
 def add_reptile_gradient_(params: Sequence[Tensor], adapted: Sequence[Tensor], weight: float = 1.0) -> None:
@@ -131,11 +131,11 @@ class Reptile(MetaAlgorithm):
         params = list(self.learner.parameters())
         task_model = self._scratch_copy()
         task_params = list(task_model.parameters())
-        losses, outputs = [], []
+        losses, outputs, shufflers = [], [], self._shufflers(tasks)
         for i in range(len(tasks)):
             with torch.no_grad():
                 torch._foreach_copy_(task_params, params)
-            self._train_on_task(task_model, tasks.support_x[i], tasks.support_y[i], self._shuffler(tasks, i))
+            self._train_on_task(task_model, tasks.support_x[i], tasks.support_y[i], shufflers[i])
             add_reptile_gradient_(params, task_params, weight=1.0 / len(tasks))
             if score:
                 with torch.no_grad():
@@ -163,12 +163,13 @@ class Reptile(MetaAlgorithm):
             step(model, support_x, support_y, indices)
             yield model
 
-    def _shuffler(self, tasks: TaskBatch, index: int) -> torch.Generator:
-        """The generator of task ``index``'s minibatch shuffles: its own seed's, else the module's."""
+    def _shufflers(self, tasks: TaskBatch) -> list[torch.Generator]:
+        """The generator of each task's minibatch shuffles: its own seed's, else the module's (the seeds
+        are read in one transfer, wherever they are)."""
         seeds = tasks.info.get(TASK_SEED)
         if seeds is None or self.inner_batch_size is None:
-            return self.generator
-        return torch.Generator().manual_seed(int(seeds[index]))
+            return [self.generator] * len(tasks)
+        return [torch.Generator().manual_seed(seed) for seed in seeds.tolist()]
 
     def _train_on_task(
         self, model: nn.Module, support_x: Tensor, support_y: Tensor, generator: torch.Generator
@@ -214,10 +215,10 @@ class Reptile(MetaAlgorithm):
     def _vectorized_meta_gradient(self, tasks: TaskBatch, score: bool) -> MetaStepOutput:
         """The loop's Reptile direction with every task's inner loop run at once: the same minibatches
         (each task's shuffles drawn as the loop draws them), the same steps."""
-        count, examples = len(tasks), tasks.support_x.shape[1]
+        examples = tasks.support_x.shape[1]
         batches = [
-            minibatch_indices(examples, self.inner_batch_size, self.inner_steps, self._shuffler(tasks, i))
-            for i in range(count)
+            minibatch_indices(examples, self.inner_batch_size, self.inner_steps, shuffler)
+            for shuffler in self._shufflers(tasks)
         ]
         indices = None if batches[0][0] is None else torch.stack([torch.stack(b) for b in batches])
         params = {name: param.detach() for name, param in self.learner.named_parameters()}
@@ -231,7 +232,7 @@ class Reptile(MetaAlgorithm):
                 torch.compile(every_task, dynamic=False) if self.compile_vectorized else every_task
             )
         if indices is not None:
-            indices = indices.to(tasks.support_x.device)
+            indices = to_device(indices, tasks.support_x.device)
         with BatchNormByDefinition():  # as native batch norm's vmap rules fail under bf16 autocast
             adapted = self._every_task(params, tasks.support_x, tasks.support_y, indices)
         mean_adapted = [adapted[name].mean(0) for name in params]

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from lit_meta.errors import require, require_positive
-from lit_meta.tasks import TaskBatch
+from lit_meta.tasks import TaskBatch, to_device
 
 
 class ClassificationTasks:
@@ -140,7 +140,7 @@ class ClassificationTasks:
         def gather(part: Tensor, count: int) -> tuple[Tensor, Tensor]:
             # index_select on the flattened table is far faster than advanced indexing on the 4-d one;
             # support and query images are gathered apart, each already in [task, way, image] order
-            x = table.index_select(0, part.flatten().to(device)).float().mul_(1 / 255)
+            x = table.index_select(0, to_device(part.flatten(), device)).float().mul_(1 / 255)
             x = x.view(num_tasks, ways * count, *self.image_shape)
             y = labels.repeat_interleave(count).expand(num_tasks, -1).clone()
             return x, y
