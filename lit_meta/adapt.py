@@ -17,19 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from jsonargparse import CLI
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from lit_meta.checkpoints import checkpoint_stamp, load_checkpoint
 from lit_meta.datamodules import ClassTableDataModule, ImageFormat
 from lit_meta.datamodules.images import IMAGE_SUFFIXES, image_files
-from lit_meta.entry_points import run_reporting_bad_input
+from lit_meta.entry_points import run_function_cli
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import predict
 from lit_meta.files import atomic_write_bytes, atomic_write_text
 from lit_meta.modules import FewShotModule
-from lit_meta.noise import silence_library_noise
 from lit_meta.registry import DATAMODULES, rebuild
 
 
@@ -202,10 +200,7 @@ def run(
 
 def main(args: list[str] | None = None) -> int:
     """Command-line entry: bad input prints one sentence and returns 2."""
-    silence_library_noise()
-    status, predictions = run_reporting_bad_input(
-        lambda: CLI(run, args=args, as_positional=False, exit_on_error=False)
-    )
+    status, predictions = run_function_cli(run, args)
     if status:
         return status
     print(f"{len(predictions.files)} images predicted as one of {', '.join(predictions.classes)}")

@@ -11,11 +11,12 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from jsonargparse import ArgumentError
+from jsonargparse import CLI, ArgumentError
 
 from lit_meta.errors import ConfigError, RunStopped, config_error_in
 from lit_meta.files import describe_os_error, environment_error_in
 from lit_meta.launch import is_launching_process
+from lit_meta.noise import silence_library_noise
 
 T = TypeVar("T")
 
@@ -75,4 +76,11 @@ def run_reporting_bad_input(command: Callable[[], T]) -> tuple[int, T | None]:
         return RUN_STOPPED, None
 
 
-__all__ = ["BAD_INPUT", "RUN_STOPPED", "one_line_parser_error", "run_reporting_bad_input"]
+def run_function_cli(function: Callable[..., T], args: list[str] | None) -> tuple[int, T | None]:
+    """``function`` called with keyword arguments parsed from the command line (jsonargparse's ``CLI``,
+    its docstring as help), run as :func:`run_reporting_bad_input` runs a command."""
+    silence_library_noise()
+    return run_reporting_bad_input(lambda: CLI(function, args=args, as_positional=False, exit_on_error=False))
+
+
+__all__ = ["BAD_INPUT", "RUN_STOPPED", "one_line_parser_error", "run_function_cli", "run_reporting_bad_input"]

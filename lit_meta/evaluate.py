@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from jsonargparse import CLI
 
 from lit_meta.checkpoints import load_checkpoint
-from lit_meta.entry_points import run_reporting_bad_input
+from lit_meta.entry_points import run_function_cli
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.few_shot_report import FewShotModel, few_shot_report, print_few_shot_report
 from lit_meta.evaluation.rl_report import MetaRLModel, print_rl_report, rl_report
 from lit_meta.files import ensure_writable_directory, reason_of
-from lit_meta.noise import silence_library_noise
 from lit_meta.registry import rebuild
 
 PRINTERS = {"few-shot": print_few_shot_report, "meta-rl": print_rl_report}
@@ -103,10 +101,7 @@ def evaluate(
 
 def main(args: list[str] | None = None) -> int:
     """Command-line entry: bad input prints one sentence and returns 2."""
-    silence_library_noise()
-    status, report = run_reporting_bad_input(
-        lambda: CLI(evaluate, args=args, as_positional=False, exit_on_error=False)
-    )
+    status, report = run_function_cli(evaluate, args)
     if status:
         return status
     print(f"checkpoint: {report['checkpoint']}")

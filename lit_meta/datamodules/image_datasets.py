@@ -362,6 +362,26 @@ class _CIFAR100Split(_ClassTableFromDisk):
     SPLIT_FOLDER: str
     BY_SUPERCLASS: bool
 
+    def __init__(
+        self,
+        root: str = "data",
+        ways: int = 5,
+        shots: int = 1,
+        queries: int = 15,
+        train_shots: int | None = None,
+        train_ways: int | None = None,
+        meta_batch_size: int = 8,
+        val_tasks: int = 100,
+        test_tasks: int = 600,
+        eval_batch_size: int = 10,
+        epoch_length: int = 1000,
+        seed: int = 0,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self._read(root)
+
     def _read(self, root: str) -> None:
         self.check_counts(**{name: self.hparams[name] for name in COUNTS})
         images, fine, coarse, fine_names, coarse_names = read_cifar100(Path(root))
@@ -446,26 +466,6 @@ class CIFARFSDataModule(_CIFAR100Split):
     __doc__ += SHARED_ARGUMENTS
     SPLIT_FOLDER, BY_SUPERCLASS = "cifarfs", False
 
-    def __init__(
-        self,
-        root: str = "data",
-        ways: int = 5,
-        shots: int = 1,
-        queries: int = 15,
-        train_shots: int | None = None,
-        train_ways: int | None = None,
-        meta_batch_size: int = 8,
-        val_tasks: int = 100,
-        test_tasks: int = 600,
-        eval_batch_size: int = 10,
-        epoch_length: int = 1000,
-        seed: int = 0,
-        cache_dir: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self._read(root)
-
 
 class FC100DataModule(_CIFAR100Split):
     """FC100, Fewshot-CIFAR100 (Oreshkin, Rodríguez & Lacoste, "TADAM: Task dependent adaptive metric for
@@ -482,23 +482,3 @@ class FC100DataModule(_CIFAR100Split):
 
     __doc__ += SHARED_ARGUMENTS
     SPLIT_FOLDER, BY_SUPERCLASS = "fc100", True
-
-    def __init__(
-        self,
-        root: str = "data",
-        ways: int = 5,
-        shots: int = 1,
-        queries: int = 15,
-        train_shots: int | None = None,
-        train_ways: int | None = None,
-        meta_batch_size: int = 8,
-        val_tasks: int = 100,
-        test_tasks: int = 600,
-        eval_batch_size: int = 10,
-        epoch_length: int = 1000,
-        seed: int = 0,
-        cache_dir: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self._read(root)
