@@ -67,7 +67,9 @@ def peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-def lit_meta_rate(algorithm: str, ways: int, variant: str, device, seconds: float, meta_batch: int) -> dict:
+def lit_meta_rate(
+    algorithm: str, ways: int, variant: str, device, seconds: float, meta_batch: int, task_threads: int = 1
+) -> dict:
     """Tasks/s of lit-meta's meta-gradient and outer step on tasks sampled on ``device``."""
     vectorize, compile_, bf16 = VARIANTS[variant]
     torch.manual_seed(0)
@@ -78,7 +80,8 @@ def lit_meta_rate(algorithm: str, ways: int, variant: str, device, seconds: floa
         tasks.to(device)
     module = FewShotModule(
         algorithm=algorithm, network="conv4", in_features=1, out_features=ways, hidden_sizes=[64] * 4,
-        loss="cross_entropy", vectorize_tasks=vectorize, compile_inner_loop=compile_, **ALGORITHMS[algorithm],
+        loss="cross_entropy", vectorize_tasks=vectorize, compile_inner_loop=compile_,
+        task_threads=task_threads, **ALGORITHMS[algorithm],
     ).to(device)  # fmt: skip
     optimizer = torch.optim.Adam(module.parameters(), 1e-3)
     stream = iter(data.train_stream)

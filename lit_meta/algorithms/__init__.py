@@ -10,6 +10,8 @@ from lit_meta.errors import ConfigError
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "reptile", "anil", "foanil", "protonet")
 HEADLESS = ("protonet",)
+TASK_THREADED = ("maml", "fomaml", "metasgd", "anil", "foanil")
+"""The algorithms whose loop can adapt several tasks at once on threads (``task_threads``)."""
 """Algorithms whose learner is an embedding network without a classification layer."""
 
 

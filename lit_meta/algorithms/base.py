@@ -13,8 +13,9 @@ accept both, so MAML for RL is MAML with policy-gradient tasks, not a second imp
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +24,18 @@ from lit_meta.errors import require, require_positive
 from lit_meta.tasks import TaskBatch
 
 LossFunction = Callable[[Tensor, Tensor], Tensor]
+T = TypeVar("T")
+
+
+def accumulate_gradients_(params: Sequence[Tensor], gradients: Sequence[Tensor | None]) -> None:
+    """Add ``gradients`` to the ``.grad`` of ``params`` as ``backward`` would (``None``: no gradient)."""
+    for param, gradient in zip(params, gradients, strict=True):
+        if gradient is None:
+            continue
+        if param.grad is None:
+            param.grad = gradient
+        else:
+            param.grad += gradient
 
 
 class AdaptationTask(Protocol):
@@ -95,6 +108,11 @@ class MetaAlgorithm(nn.Module, ABC):
     compile_vectorized: bool = False
     """Compile the vectorised computation with ``torch.compile`` (the module's ``compile_inner_loop``
     with ``vectorize_tasks``); set before the first meta-gradient."""
+    task_threads: int = 1
+    """How many tasks of a supervised meta-batch the loop computes at once, each on its own thread (and,
+    as the module sets torch's intra-op threads to one, on its own core): a CPU's cores are better used
+    by whole tasks than by splitting the small convolutions of one task. Results are summed in task
+    order, so they equal the one-thread loop's. Set by the module (``task_threads``)."""
 
     def __init__(
         self,
@@ -114,7 +132,16 @@ class MetaAlgorithm(nn.Module, ABC):
 
     def __getstate__(self) -> dict:
         """A copy rebuilds the vectorised computation (``_every_task``, bound to this instance) on use."""
-        return super().__getstate__() | {"_every_task": None}
+        return super().__getstate__() | {"_every_task": None, "_task_pool": None}
+
+    def map_tasks(self, function: Callable[[int], T], count: int) -> Iterator[T]:
+        """``function(i)`` for task ``i`` = 0..count-1, in order; :attr:`task_threads` at a time."""
+        if self.task_threads == 1 or count == 1:
+            return map(function, range(count))
+        pool = self.__dict__.get("_task_pool")
+        if pool is None or pool._max_workers != self.task_threads:
+            pool = self.__dict__["_task_pool"] = ThreadPoolExecutor(self.task_threads, "lit-meta-task")
+        return pool.map(function, range(count))
 
     def forward(self, x: Tensor) -> Tensor:
         """The meta-learned initialisation's prediction, before any adaptation."""

@@ -13,6 +13,7 @@ from lit_meta.algorithms.base import (
     LossFunction,
     MetaAlgorithm,
     MetaStepOutput,
+    accumulate_gradients_,
     as_adaptation_tasks,
 )
 from lit_meta.algorithms.vectorized import InnerUpdate, VectorizedInnerLoop, per_task, sgd_update
@@ -50,17 +51,23 @@ class _DifferentiableInnerLoop(MetaAlgorithm):
         if self.vectorize and isinstance(tasks, TaskBatch):
             return self._vectorized_meta_gradient(self.learner, tasks.support_x, tasks.query_x, tasks)
         tasks = as_adaptation_tasks(tasks, self.loss_fn)
-        losses, outputs = [], []
-        for task in tasks:
-            adapted = self.wrapper.clone()
+        params = [param for param in self.parameters() if param.requires_grad]
+
+        def one_task(index: int) -> tuple[tuple[Tensor | None, ...], Tensor, Tensor | None]:
+            task, adapted = tasks[index], self.wrapper.clone()
             for step in range(self.inner_steps):
                 adapted.adapt(task.support_loss(adapted, step))
             loss, output = task.query_loss(adapted)
-            # One backward per task frees that task's graph at once; the sum is the mean's gradient.
-            (loss / len(tasks)).backward()
-            losses.append(loss.detach())
+            # The sum of the tasks' gradients is the mean's; each task's graph is freed as it ends.
+            gradients = torch.autograd.grad(loss / len(tasks), params, allow_unused=True)
+            return gradients, loss.detach(), None if output is None else output.detach()
+
+        losses, outputs = [], []
+        for gradients, loss, output in self.map_tasks(one_task, len(tasks)):
+            accumulate_gradients_(params, gradients)
+            losses.append(loss)
             if output is not None:
-                outputs.append(output.detach())
+                outputs.append(output)
         return MetaStepOutput(torch.stack(losses), torch.stack(outputs) if outputs else None)
 
     def _vectorized_meta_gradient(

@@ -8,7 +8,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
-from lit_meta.algorithms import HEADLESS, MetaAlgorithm, build_algorithm
+from lit_meta.algorithms import HEADLESS, TASK_THREADED, MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import AdaptationCurves, adaptation_curves
 from lit_meta.modules.base import MetaLearningModule
@@ -86,6 +86,10 @@ class FewShotModule(MetaLearningModule):
         (``torch.func.vmap``; the same result as the task-by-task loop to float rounding), ``false`` for
         the loop, ``auto`` for the vectorised form on a GPU and the loop on a CPU, where each is faster
         (docs/benchmarks.md).
+    :param task_threads: MAML, first-order MAML, Meta-SGD and ANIL on a CPU: adapt this many tasks of the
+        meta-batch at once, each on its own thread with torch's intra-op threads set to one (whole tasks
+        use several cores better than one task's small convolutions split across them); the same result
+        as one thread, summed in task order.
     :param gradient_clip_val: clip the meta-gradient to this global norm before the outer step.
     :param optimizer: the outer (meta) optimizer; plain SGD with ``lr`` ε makes Reptile's step exactly
         θ ← θ + ε·mean(θ̃ − θ).
@@ -125,6 +129,7 @@ class FewShotModule(MetaLearningModule):
         eval_steps: int | None = None,
         compile_inner_loop: bool = False,
         vectorize_tasks: bool | Literal["auto"] = False,
+        task_threads: int = 1,
         gradient_clip_val: float | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
@@ -151,6 +156,11 @@ class FewShotModule(MetaLearningModule):
             vectorize_tasks in (True, False, "auto"),
             f"vectorize_tasks must be true, false or auto, got {vectorize_tasks!r}",
         )
+        require_positive("task_threads", task_threads)
+        require(
+            task_threads == 1 or algorithm in TASK_THREADED,
+            f"task_threads applies to {', '.join(TASK_THREADED)}; {algorithm} runs its tasks on one thread",
+        )
         outputs = None if headless else out_features  # an embedding network has no classification layer
         learner = build_network(
             network, in_features, outputs, hidden_sizes, activation, batch_norm, image_size, drop_block
@@ -169,6 +179,7 @@ class FewShotModule(MetaLearningModule):
         )
         self.algorithm.vectorize = vectorize_tasks is True
         self.algorithm.compile_vectorized = compile_inner_loop and vectorize_tasks is not False
+        self.algorithm.task_threads = task_threads
         self.eval_steps = eval_steps or (inner_steps if self.algorithm.ADAPTS_BY_STEPS else 0)
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
@@ -203,6 +214,8 @@ class FewShotModule(MetaLearningModule):
     def on_fit_start(self) -> None:
         if self.hparams.get("vectorize_tasks") == "auto":
             self.algorithm.vectorize = self.device.type == "cuda"
+        if self.algorithm.task_threads > 1:
+            torch.set_num_threads(1)  # one core per task thread
 
     def forward(self, x: Tensor) -> Tensor:
         """The meta-learned initialisation's prediction (no adaptation)."""
