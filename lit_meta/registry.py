@@ -24,6 +24,7 @@ from lit_meta.modules import (
     FewShotModule,
     MAMLRLModule,
     MetaLearningModule,
+    PEARLModule,
     RL2Module,
     SB3ReptileModule,
     VarShareSACModule,
@@ -32,6 +33,7 @@ from lit_meta.modules import (
 MODULES: dict[str, type[MetaLearningModule]] = {
     "FewShotModule": FewShotModule,
     "MAMLRLModule": MAMLRLModule,
+    "PEARLModule": PEARLModule,
     "SB3ReptileModule": SB3ReptileModule,
     "RL2Module": RL2Module,
     "VarShareSACModule": VarShareSACModule,

@@ -97,6 +97,25 @@ VARSHARE_SAC = [
     "--model.init_args.learning_starts", "170",  # 30 updates per episode: a step of each task
     "--model.init_args.eval_steps", "1",
 ]  # fmt: skip
+PEARL = [
+    "--trainer.max_steps", "3",
+    "--trainer.val_check_interval", "2",
+    "--data.init_args.train_tasks", "4",
+    "--data.init_args.val_tasks", "1",
+    "--data.init_args.test_tasks", "2",
+    "--model.init_args.hidden_sizes", "[16]",
+    "--model.init_args.encoder_hidden_sizes", "[16]",
+    "--model.init_args.initial_episodes", "1",
+    "--model.init_args.tasks_per_iteration", "2",
+    "--model.init_args.prior_episodes", "1",
+    "--model.init_args.posterior_episodes", "1",
+    "--model.init_args.gradient_steps", "5",
+    "--model.init_args.task_batch_size", "2",
+    "--model.init_args.context_size", "8",
+    "--model.init_args.batch_size", "16",
+    "--model.init_args.eval_steps", "2",
+    "--model.init_args.eval_episodes", "2",
+]  # fmt: skip
 
 TINY_RUNS: dict[str, list[str]] = {
     **{f"sine_{name}": SINE for name in ("maml", "fomaml", "metasgd", "reptile")},
@@ -121,6 +140,7 @@ TINY_RUNS: dict[str, list[str]] = {
         "150",
     ],
     "pendulum_varshare_sac": VARSHARE_SAC,
+    **{name: PEARL for name in ("nav2d_pearl", "cheetah_vel_pearl")},
     **{
         f"miniimagenet_{algorithm}_5w{shots}s": IMAGE_RUNS[algorithm]
         for algorithm in ("maml", "fomaml", "anil", "reptile", "protonet")

@@ -88,6 +88,12 @@ class TaskReplayBuffers:
         self._position[key] = int((self._position[key] + n) % self.capacity)
         self._size[key] = min(self._size[key] + n, self.capacity)
 
+    def clear(self, task_id) -> None:
+        """Forget every transition of ``task_id`` (PEARL refills a task's context buffer at each visit)."""
+        key = str(task_id)
+        if key in self._buffers:
+            self._position[key], self._size[key] = 0, 0
+
     def sample(self, task_id, batch_size: int, rng: np.random.Generator, device=None) -> dict[str, Tensor]:
         """``batch_size`` transitions of ``task_id`` drawn uniformly with replacement, as float32 tensors
         keyed by :data:`BATCH_KEYS`."""

@@ -20,14 +20,13 @@ import torch
 
 from lit_meta.algorithms.mt_sac import MultiTaskSAC
 from lit_meta.algorithms.replay import TaskReplayBuffers
+from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic
 from lit_meta.seeding import stream_generator
 
 ADAPTATION_WARMUP = 64
 """Transitions an unseen task collects (with its policy, not at random) before its first SAC update."""
 UNSEEN_TASK = "unseen"
 """The task id an agent gives the task it adapts to (μ = 0: its effective weights are θ)."""
-OPTIMIZED_GROUPS = ("actor", "critic", "alpha")
-"""The parameter groups of :meth:`MultiTaskSAC.parameter_groups`, each stepped by its own optimizer."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class EpisodeOutcome(NamedTuple):
 
 
 def run_episode(
-    agent: MultiTaskSAC,
+    agent: SoftActorCritic,
     replay: TaskReplayBuffers,
     env: gym.Env,
     task_id,
@@ -115,7 +114,7 @@ def _meta_update_due(schedule: MetaUpdates | None, updates: int | None) -> bool:
     return schedule.every is not None and updates % schedule.every == 0
 
 
-def evaluate_return(agent: MultiTaskSAC, env: gym.Env, task_id, seed: int, episodes: int) -> float:
+def evaluate_return(agent: SoftActorCritic, env: gym.Env, task_id, seed: int, episodes: int) -> float:
     """Mean return of ``episodes`` deterministic episodes of ``agent`` on ``task_id``, episode ``i`` reset
     with ``seed + i``."""
     agent.set_task(task_id)

@@ -30,6 +30,9 @@ class Episodes:
     log_probs: Tensor
     mask: Tensor
     terminated: Tensor
+    next_observations: Tensor | None = None
+    """The observation each step led to (its episode's last observation on the step that ended it);
+    ``None`` for episodes made elsewhere without them."""
 
     @property
     def returns(self) -> Tensor:
@@ -40,8 +43,21 @@ class Episodes:
     def num_episodes(self) -> int:
         return self.mask.shape[1]
 
+    def transitions(self) -> dict[str, Tensor]:
+        """Every step really taken, episode after episode, as replay rows: ``obs [N, O]``, ``action [N, A]``,
+        ``reward [N]``, ``next_obs [N, O]``, ``terminated [N]`` (needs :attr:`next_observations`)."""
+        taken = self.mask.T.bool()
+        rows = {
+            "obs": self.observations, "action": self.actions, "reward": self.rewards,
+            "next_obs": self.next_observations, "terminated": self.terminated,
+        }  # fmt: skip
+        return {name: value.transpose(0, 1)[taken] for name, value in rows.items()}
+
     def map(self, function: Callable[[Tensor], Tensor]) -> "Episodes":
-        return Episodes(**{f.name: function(getattr(self, f.name)) for f in fields(self)})
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Episodes(
+            **{name: None if value is None else function(value) for name, value in values.items()}
+        )
 
 
 class EpisodeSampler:
@@ -72,7 +88,7 @@ class EpisodeSampler:
         observation, _ = self.envs.reset(seed=[seed + i for i in range(self.num_envs)])
         running = np.ones(self.num_envs, dtype=bool)
         steps: dict[str, list] = {
-            name: [] for name in ("obs", "action", "reward", "log_prob", "mask", "term")
+            name: [] for name in ("obs", "action", "reward", "log_prob", "mask", "term", "next_obs")
         }
         box = isinstance(self.action_space, gym.spaces.Box)
         while running.any():
@@ -85,7 +101,8 @@ class EpisodeSampler:
             env_action = action.numpy()
             if box:
                 env_action = np.clip(env_action, self.action_space.low, self.action_space.high)
-            observation, reward, terminated, truncated, _ = self.envs.step(env_action)
+            observation, reward, terminated, truncated, info = self.envs.step(env_action)
+            steps["next_obs"].append(_next_observations(observation, info))
             steps["reward"].append(torch.as_tensor(reward, dtype=torch.float32) * torch.as_tensor(running))
             steps["mask"].append(torch.as_tensor(running, dtype=torch.float32))
             steps["term"].append(torch.as_tensor(terminated & running, dtype=torch.float32))
@@ -97,10 +114,20 @@ class EpisodeSampler:
             log_probs=torch.stack(steps["log_prob"]),
             mask=torch.stack(steps["mask"]),
             terminated=torch.stack(steps["term"]),
+            next_observations=torch.stack(steps["next_obs"]),
         )
 
     def close(self) -> None:
         self.envs.close()
+
+
+def _next_observations(observation: np.ndarray, info: dict) -> Tensor:
+    """What each environment's step led to: the observation, or, for an environment that has just been
+    reset (its episode ended on this step), the final observation the vector environment put aside."""
+    next_observation = np.array(observation, dtype=np.float32)
+    for index in np.flatnonzero(info.get("_final_obs", ())):
+        next_observation[index] = info["final_obs"][index]
+    return torch.as_tensor(next_observation)
 
 
 __all__ = ["EpisodeSampler", "Episodes"]

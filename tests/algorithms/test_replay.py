@@ -74,3 +74,20 @@ def test_bad_input_is_refused_with_one_sentence():
         buffers.sample(0, 4, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="action"):
         buffers.add(0, np.zeros(OBS), np.zeros(ACT + 1), 0.0, np.zeros(OBS), False)
+
+
+def test_clearing_a_task_forgets_only_its_transitions():
+    import numpy as np
+
+    from lit_meta.algorithms.replay import TaskReplayBuffers
+
+    buffers = TaskReplayBuffers(2, 1, capacity=5)
+    for task in (0, 1):
+        buffers.add(
+            task, np.ones((3, 2)) * task, np.zeros((3, 1)), np.arange(3), np.zeros((3, 2)), np.zeros(3)
+        )
+    buffers.clear(0)
+    assert buffers.size(0) == 0 and buffers.size(1) == 3
+    buffers.add(0, np.full((1, 2), 7.0), np.zeros((1, 1)), [4.0], np.zeros((1, 2)), [0.0])
+    batch = buffers.sample(0, 10, np.random.default_rng(0))
+    assert (batch["obs"] == 7.0).all() and (batch["reward"] == 4.0).all()  # nothing from before the clear

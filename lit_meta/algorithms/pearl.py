@@ -1,0 +1,221 @@
+"""PEARL (Rakelly, Zhou, Quillen, Finn & Levine, ICML 2019, "Efficient Off-Policy Meta-Reinforcement
+Learning via Probabilistic Context Variables"): SAC conditioned on a latent task variable z inferred from
+context transitions.
+
+The encoder maps each context transition (s, a, r, s′) to a Gaussian factor Ψ(z | c_n); the posterior is
+their product, q(z | c) ∝ Π_n Ψ(z | c_n) (permutation-invariant), kept near the unit Gaussian prior by
+β·KL(q(z | c) ‖ N(0, I)). The critics see z with its gradient (the critic loss trains the encoder); the
+actor, the temperature and the critics' targets see it detached, as the paper's code does. The SAC itself
+is :class:`~lit_meta.algorithms.sac.SoftActorCritic` over observations extended with z.
+
+No Lightning here: :class:`~lit_meta.modules.PEARLModule` collects the data and schedules the updates.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic, step_groups
+from lit_meta.errors import require, require_positive
+from lit_meta.nn.mlp import MLP
+
+MIN_VARIANCE = 1e-7
+"""The smallest variance of a Gaussian factor (the paper's code clamps there too)."""
+PEARL_GROUPS = (*OPTIMIZED_GROUPS, "encoder")
+"""The parameter groups of :meth:`PEARLAgent.parameter_groups`, each stepped by its own optimizer."""
+
+
+def context_features(batch: Mapping[str, Tensor]) -> Tensor:
+    """The encoder's input for each transition of ``batch``: ``[..., 2·O + A + 1]`` = (s, a, r, s′)."""
+    return torch.cat([batch["obs"], batch["action"], batch["reward"][..., None], batch["next_obs"]], -1)
+
+
+def product_of_gaussians(
+    means: Tensor, variances: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """The normalised product of Gaussian factors ``N(means[..., n, :], variances[..., n, :])`` over ``n``:
+    precision ``1/σ² = Σ_n 1/σ_n²`` and mean ``μ = σ² Σ_n μ_n/σ_n²``, per latent dimension. ``mask``
+    ``[..., N]`` leaves out the factors where it is 0 (padding); every product needs one factor."""
+    precisions = 1.0 / variances.clamp_min(MIN_VARIANCE)
+    if mask is not None:
+        precisions = precisions * mask[..., None]
+    variance = 1.0 / precisions.sum(-2)
+    return variance * (precisions * means).sum(-2), variance
+
+
+def kl_to_standard_normal(mean: Tensor, variance: Tensor) -> Tensor:
+    """``KL(N(mean, diag variance) ‖ N(0, I)) = ½ Σ_d (σ_d² + μ_d² − 1 − log σ_d²)``, over the last dim."""
+    return 0.5 * (variance + mean.pow(2) - 1.0 - variance.log()).sum(-1)
+
+
+class ContextEncoder(nn.Module):
+    """An MLP from one transition's features to the mean and variance (softplus) of its Gaussian factor."""
+
+    def __init__(self, feature_size: int, latent_size: int, hidden_sizes: Sequence[int] = (200, 200, 200)):
+        super().__init__()
+        require_positive("latent_size", latent_size)
+        self.latent_size = latent_size
+        self.network = MLP(feature_size, 2 * latent_size, list(hidden_sizes), "relu")
+
+    def forward(self, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The posterior's mean and variance ``[..., L]`` given context ``features [..., N, F]``."""
+        flat = self.network(features.reshape(-1, features.shape[-1]))
+        means, raw = flat.reshape(*features.shape[:-1], -1).chunk(2, dim=-1)
+        return product_of_gaussians(means, F.softplus(raw), mask)
+
+
+class PEARLAgent(nn.Module):
+    """The context encoder and a SAC agent over ``[observation, z]``.
+
+    :param latent_size: dimension of z (the paper: 5).
+    :param kl_weight: β, the weight of the KL term in the encoder's loss (the paper: 0.1).
+    :param reward_scale: rewards are multiplied by it in the critic's target (the paper: 5 on its
+        locomotion tasks), which sets how much return weighs against entropy.
+    """
+
+    def __init__(
+        self,
+        observation_size: int,
+        action_size: int,
+        action_low,
+        action_high,
+        latent_size: int = 5,
+        hidden_sizes: Sequence[int] = (300, 300, 300),
+        encoder_hidden_sizes: Sequence[int] = (200, 200, 200),
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        init_temperature: float = 1.0,
+        kl_weight: float = 0.1,
+        reward_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
+        require_positive("reward_scale", reward_scale)
+        require_positive("latent_size", latent_size)
+        self.latent_size, self.kl_weight, self.reward_scale = latent_size, kl_weight, reward_scale
+        self.encoder = ContextEncoder(
+            2 * observation_size + action_size + 1, latent_size, encoder_hidden_sizes
+        )
+        self.sac = SoftActorCritic(
+            observation_size + latent_size, action_size, action_low, action_high, hidden_sizes, gamma, tau,
+            init_temperature,
+        )  # fmt: skip
+
+    # --- the latent variable ---------------------------------------------------------------------------
+
+    def posterior(self, context: Mapping[str, Tensor], mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and variance ``[..., L]`` of q(z | c) for context transitions ``[..., N, ...]``."""
+        return self.encoder(context_features(context), mask)
+
+    def prior(self, count: int) -> tuple[Tensor, Tensor]:
+        """Mean and variance ``[count, L]`` of the unit Gaussian prior."""
+        zeros = torch.zeros(count, self.latent_size, device=self.sac.action_scale.device)
+        return zeros, torch.ones_like(zeros)
+
+    @staticmethod
+    def sample_latent(mean: Tensor, variance: Tensor) -> Tensor:
+        """``z = μ + σ·ε`` (reparameterised, torch's global generator)."""
+        return mean + variance.sqrt() * torch.randn_like(mean)
+
+    def policy(self, latent: Tensor, deterministic: bool = False) -> "LatentPolicy":
+        """The actor with z fixed (``[E, L]``, one per environment, or ``[L]``), as a policy of
+        :class:`~lit_meta.envs.rollouts.EpisodeSampler`."""
+        return LatentPolicy(self.sac, latent, deterministic)
+
+    # --- losses and updates ----------------------------------------------------------------------------
+
+    def losses(self, context: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> tuple[dict, dict]:
+        """The losses of one update on ``T`` tasks: ``context`` ``[T, N, ...]`` (each task's posterior),
+        ``batch`` ``[T, B, ...]`` (keys :data:`~lit_meta.algorithms.replay.BATCH_KEYS`). Returns
+        ``({group: loss}, statistics)``: ``critic`` (z with its gradient), ``actor`` and ``alpha`` (z
+        detached), and ``encoder`` = critic loss + β·Σ_tasks KL(q(z | c_t) ‖ N(0, I))."""
+        mean, variance = self.posterior(context)
+        latent = self.sample_latent(mean, variance)
+        kl = kl_to_standard_normal(mean, variance).sum()
+        tasks, batch_size = batch["obs"].shape[:2]
+        latents = latent[:, None].expand(tasks, batch_size, self.latent_size)
+        flat = {key: value.reshape(tasks * batch_size, *value.shape[2:]) for key, value in batch.items()}
+        latents = latents.reshape(tasks * batch_size, self.latent_size)
+        critic_batch = {
+            **flat,
+            "obs": torch.cat([flat["obs"], latents], -1),
+            "next_obs": torch.cat([flat["next_obs"], latents.detach()], -1),
+            "reward": flat["reward"] * self.reward_scale,
+        }
+        critic_loss, critic_stats = self.sac.critic_loss(critic_batch)
+        actor_loss, alpha_loss, policy_stats = self.sac.policy_losses(critic_batch["obs"].detach())
+        losses = {
+            "critic": critic_loss,
+            "actor": actor_loss,
+            "alpha": alpha_loss,
+            "encoder": critic_loss + self.kl_weight * kl,
+        }
+        stats = {f"{name}_loss": loss.detach() for name, loss in losses.items()}
+        stats.update(
+            critic_stats, **policy_stats, kl=kl.detach() / tasks, posterior_std=variance.sqrt().mean()
+        )
+        return losses, {name: value.detach() for name, value in stats.items()}
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """SAC's groups (``actor``, ``critic``, ``alpha``) and the ``encoder``'s."""
+        return {**self.sac.parameter_groups(), "encoder": list(self.encoder.parameters())}
+
+    def update(
+        self,
+        context: Mapping[str, Tensor],
+        batch: Mapping[str, Tensor],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+    ) -> dict[str, Tensor]:
+        """One step of each group's optimizer on :meth:`losses`, all gradients taken first, then the
+        critics' Polyak update. Returns the detached statistics."""
+        losses, stats = self.losses(context, batch)
+        step_groups(losses, self.parameter_groups(), optimizers)
+        self.sac.polyak_update_()
+        return stats
+
+
+class LatentPolicy(nn.Module):
+    """SAC's actor with a fixed z, in the interface :class:`~lit_meta.envs.rollouts.EpisodeSampler` runs:
+    called on observations ``[E, O]`` it returns an object with ``sample()`` and ``log_prob(action)``."""
+
+    def __init__(self, sac: SoftActorCritic, latent: Tensor, deterministic: bool = False) -> None:
+        super().__init__()
+        self.sac, self.latent, self.deterministic = sac, latent, deterministic
+
+    def forward(self, observations: Tensor) -> "_Actions":
+        latent = self.latent.expand(observations.shape[0], -1) if self.latent.dim() == 1 else self.latent
+        inputs = torch.cat([observations.to(latent.device), latent], -1)
+        action, log_prob = (
+            (self.sac.action_tensor(inputs, True), torch.zeros(len(inputs)))
+            if self.deterministic
+            else self.sac._sample(inputs)
+        )
+        return _Actions(action.cpu(), log_prob.cpu())
+
+
+class _Actions:
+    """Actions already drawn, with their log-probabilities (the log-probability of a deterministic
+    action is reported as 0: nothing trains on it)."""
+
+    def __init__(self, actions: Tensor, log_probs: Tensor) -> None:
+        self.actions, self.log_probs = actions, log_probs
+
+    def sample(self) -> Tensor:
+        return self.actions
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        require(actions is self.actions, "PEARL's actions can only be scored as they were drawn")
+        return self.log_probs
+
+
+__all__ = [
+    "PEARL_GROUPS",
+    "ContextEncoder",
+    "LatentPolicy",
+    "PEARLAgent",
+    "context_features",
+    "kl_to_standard_normal",
+    "product_of_gaussians",
+]

@@ -1,0 +1,200 @@
+"""PEARL's pieces against references computed another way: the product of Gaussian factors against its
+closed form and against summed log-densities, the KL term against torch.distributions, and the
+gradients the paper routes (the critic loss and β·KL into the encoder; nothing from the actor, the
+temperature or the critics' targets)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lit_meta.algorithms.pearl import (
+    PEARL_GROUPS,
+    PEARLAgent,
+    context_features,
+    kl_to_standard_normal,
+    product_of_gaussians,
+)
+from lit_meta.envs import make_task_env
+from lit_meta.envs.rollouts import EpisodeSampler
+from lit_meta.errors import ConfigError
+
+OBS, ACT, LATENT = 3, 2, 4
+
+
+def make_agent(**kwargs) -> PEARLAgent:
+    torch.manual_seed(0)
+    return PEARLAgent(OBS, ACT, -1.0, 1.0, LATENT, (16, 16), (16,), **kwargs)
+
+
+def random_batch(tasks: int, size: int, seed: int = 1) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "obs": torch.randn(tasks, size, OBS, generator=generator),
+        "action": torch.rand(tasks, size, ACT, generator=generator) * 2 - 1,
+        "reward": torch.randn(tasks, size, generator=generator),
+        "next_obs": torch.randn(tasks, size, OBS, generator=generator),
+        "terminated": (torch.rand(tasks, size, generator=generator) < 0.1).float(),
+    }
+
+
+def test_two_factors_multiply_to_the_closed_form():
+    means = torch.tensor([[0.3, -1.0], [2.0, 0.5]], dtype=torch.float64)
+    variances = torch.tensor([[0.5, 2.0], [1.5, 0.25]], dtype=torch.float64)
+    mean, variance = product_of_gaussians(means, variances)
+    (m1, m2), (v1, v2) = means, variances
+    torch.testing.assert_close(variance, v1 * v2 / (v1 + v2))
+    torch.testing.assert_close(mean, (m1 * v2 + m2 * v1) / (v1 + v2))
+
+
+def test_the_product_is_the_normalised_sum_of_log_densities():
+    """Σ_n log N(z; μ_n, σ_n²) − log N(z; μ, σ²) does not depend on z."""
+    generator = torch.Generator().manual_seed(0)
+    means = torch.randn(7, 3, generator=generator, dtype=torch.float64)
+    variances = torch.rand(7, 3, generator=generator, dtype=torch.float64) + 0.1
+    mean, variance = product_of_gaussians(means, variances)
+    differences = []
+    for z in torch.randn(5, 3, generator=generator, dtype=torch.float64):
+        factors = torch.distributions.Normal(means, variances.sqrt()).log_prob(z).sum(0)
+        product = torch.distributions.Normal(mean, variance.sqrt()).log_prob(z)
+        differences.append(factors - product)
+    differences = torch.stack(differences)
+    torch.testing.assert_close(differences, differences[:1].expand_as(differences))
+
+
+def test_the_product_ignores_order_and_masked_factors():
+    generator = torch.Generator().manual_seed(3)
+    means, variances = (
+        torch.randn(2, 6, 3, generator=generator),
+        torch.rand(2, 6, 3, generator=generator) + 0.1,
+    )
+    permutation = torch.randperm(6, generator=generator)
+    for got, expected in zip(
+        product_of_gaussians(means[:, permutation], variances[:, permutation]),
+        product_of_gaussians(means, variances),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, expected)
+    mask = torch.tensor([[1, 1, 0, 1, 0, 0], [1, 1, 1, 1, 1, 0]], dtype=torch.float32)
+    masked = product_of_gaussians(means, variances, mask)
+    for task, kept in enumerate(mask.bool()):
+        alone = product_of_gaussians(means[task, kept], variances[task, kept])
+        torch.testing.assert_close(masked[0][task], alone[0])
+        torch.testing.assert_close(masked[1][task], alone[1])
+
+
+def test_the_kl_term_matches_torch_distributions():
+    generator = torch.Generator().manual_seed(0)
+    mean, variance = torch.randn(5, 4, generator=generator), torch.rand(5, 4, generator=generator) + 0.05
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mean, variance.sqrt()), torch.distributions.Normal(0.0, 1.0)
+    ).sum(-1)
+    torch.testing.assert_close(kl_to_standard_normal(mean, variance), expected)
+    assert kl_to_standard_normal(torch.zeros(4), torch.ones(4)).item() == 0.0
+
+
+def reference_encoder_loss(agent: PEARLAgent, context, batch, seed: int) -> torch.Tensor:
+    """The encoder's loss written out: z reparameterised, Σ_k mean(Q_k(s, a, z) − y)² with the target y
+    computed without gradients from z, plus β·Σ_tasks KL."""
+    torch.manual_seed(seed)
+    features = context_features(context)
+    raw = agent.encoder.network(features.reshape(-1, features.shape[-1])).reshape(*features.shape[:-1], -1)
+    factor_means, factor_raw = raw.chunk(2, -1)
+    factor_variances = F.softplus(factor_raw)
+    precision = (1 / factor_variances).sum(1)
+    variance = 1 / precision
+    mean = variance * (factor_means / factor_variances).sum(1)
+    z = mean + variance.sqrt() * torch.randn_like(mean)
+    tasks, size = batch["obs"].shape[:2]
+    zs = z[:, None].expand(tasks, size, LATENT).reshape(-1, LATENT)
+    flat = {key: value.reshape(tasks * size, *value.shape[2:]) for key, value in batch.items()}
+    sac = agent.sac
+    with torch.no_grad():
+        next_inputs = torch.cat([flat["next_obs"], zs], -1)
+        next_action, next_log_prob = sac._sample(next_inputs)
+        next_q = torch.min(
+            sac.q1_target(torch.cat([next_inputs, next_action], -1)),
+            sac.q2_target(torch.cat([next_inputs, next_action], -1)),
+        ).squeeze(-1)
+        alpha = sac.log_alpha["shared"].exp()
+        target = flat["reward"] * agent.reward_scale + sac.gamma * (1 - flat["terminated"]) * (
+            next_q - alpha * next_log_prob
+        )
+    inputs = torch.cat([flat["obs"], zs, flat["action"]], -1)
+    critic = F.mse_loss(sac.q1(inputs).squeeze(-1), target) + F.mse_loss(sac.q2(inputs).squeeze(-1), target)
+    kl = 0.5 * (variance + mean**2 - 1 - variance.log()).sum()
+    return critic + agent.kl_weight * kl
+
+
+def test_the_encoder_learns_from_the_critic_loss_and_the_kl_term_only():
+    agent = make_agent(kl_weight=0.3, reward_scale=2.0)
+    context, batch = random_batch(3, 5, seed=1), random_batch(3, 8, seed=2)
+    encoder = list(agent.encoder.parameters())
+    torch.manual_seed(7)
+    losses, stats = agent.losses(context, batch)
+    got = torch.autograd.grad(losses["encoder"], encoder, retain_graph=True)
+    expected = torch.autograd.grad(reference_encoder_loss(agent, context, batch, seed=7), encoder)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    for name in ("actor", "alpha"):  # z is detached for the policy and the temperature
+        grads = torch.autograd.grad(losses[name], encoder, allow_unused=True, retain_graph=True)
+        assert all(grad is None for grad in grads), name
+    assert math.isclose(
+        stats["kl"].item() * 3 * 0.3 + stats["critic_loss"].item(), stats["encoder_loss"].item(), rel_tol=1e-5
+    )
+
+
+def test_an_update_moves_every_group_and_the_targets_follow_by_polyak():
+    agent = make_agent()
+    groups = agent.parameter_groups()
+    assert set(groups) == set(PEARL_GROUPS)
+    optimizers = {name: torch.optim.Adam(params, lr=1e-2) for name, params in groups.items()}
+    before = {name: [p.detach().clone() for p in params] for name, params in groups.items()}
+    target_before = [p.clone() for p in agent.sac.q1_target.parameters()]
+    agent.update(random_batch(2, 4), random_batch(2, 8, seed=5), optimizers)
+    for name, params in groups.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], params, strict=True)), name
+    for old, new, online in zip(
+        target_before, agent.sac.q1_target.parameters(), agent.sac.q1.parameters(), strict=True
+    ):
+        torch.testing.assert_close(new, old.lerp(online.detach(), agent.sac.tau))
+
+
+def test_latent_policy_runs_in_the_episode_sampler_and_records_next_observations():
+    agent = PEARLAgent(2, 2, -0.1, 0.1, LATENT, (8,), (8,))
+    sampler = EpisodeSampler(lambda: make_task_env("lit_meta/Navigation2D-v0"), 3)
+    latent = agent.sample_latent(*agent.prior(3))
+    episodes = sampler.sample(agent.policy(latent), {"goal_x": 0.2, "goal_y": -0.3}, seed=0)
+    rows = episodes.transitions()
+    assert len(rows["obs"]) == int(episodes.mask.sum())
+    # navigation: the next observation is the position after the (clipped) move
+    torch.testing.assert_close(rows["next_obs"], rows["obs"] + rows["action"].clamp(-0.1, 0.1))
+    reward = -torch.linalg.vector_norm(rows["next_obs"] - torch.tensor([0.2, -0.3]), dim=-1)
+    torch.testing.assert_close(rows["reward"], reward, atol=1e-5, rtol=0)
+    deterministic = sampler.sample(
+        agent.policy(latent, deterministic=True), {"goal_x": 0.2, "goal_y": -0.3}, 0
+    )
+    again = sampler.sample(agent.policy(latent, deterministic=True), {"goal_x": 0.2, "goal_y": -0.3}, 0)
+    torch.testing.assert_close(deterministic.actions, again.actions)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"kl_weight": -1.0}, "kl_weight must not be negative"), ({"reward_scale": 0.0}, "reward_scale")],
+)
+def test_bad_values_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        make_agent(**kwargs)
+
+
+def test_sampled_latents_follow_the_posterior():
+    mean, variance = (
+        torch.tensor([[1.0, -2.0]]).expand(20000, 2),
+        torch.tensor([[0.25, 4.0]]).expand(20000, 2),
+    )
+    torch.manual_seed(0)
+    z = PEARLAgent.sample_latent(mean, variance)
+    np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(z.var(0).numpy(), [0.25, 4.0], rtol=0.05)
