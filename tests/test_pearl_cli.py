@@ -89,3 +89,22 @@ def test_short_pearl_run_on_navigation_learns_to_use_its_context():
     prior, posterior = curve[:, 0].mean().item(), curve[:, 1:].mean().item()
     assert posterior > prior + 4, (prior, posterior)
     assert posterior > -45  # the untrained agent scores -60 to -160 over these episodes (seeds 0-2)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--model.init_args.latent_size", "3"], "trained with latent_size=5"),
+        (
+            ["--data.init_args.env", "lit_meta/PendulumTask-v0"],
+            "trained on other observation or action spaces",
+        ),
+    ],
+)
+def test_a_checkpoint_of_another_size_is_refused(override, message, tmp_path, capsys):
+    from lit_meta.cli import main as train_main
+
+    assert train_main(tiny_run("nav2d_pearl", tmp_path / "run", 1)) == 0
+    capsys.readouterr()
+    args = [*tiny_run("nav2d_pearl", tmp_path / "run", 2), *override, "--ckpt_path", "last"]
+    assert message in refused(args, capsys)

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from lit_meta.algorithms.rl2 import PPOConfig, ppo_update
 from lit_meta.envs.trials import Trials, collect_trials, trial_envs
-from lit_meta.errors import ConfigError, require, require_positive
+from lit_meta.errors import require, require_positive
 from lit_meta.evaluation.bandit_baselines import play_bandits
 from lit_meta.modules.rl_module import RLModule, progress_bar
 from lit_meta.nn.recurrent import RecurrentPolicy
@@ -114,18 +114,6 @@ class RL2Module(RLModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.policy.parameters())
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Besides the checks of every module, refuse a policy made for other spaces (another number of
-        arms, another task family) with one sentence."""
-        super().on_load_checkpoint(checkpoint)
-        for key, value in self.state_dict().items():
-            saved = checkpoint["state_dict"].get(key)
-            if saved is not None and saved.shape != value.shape:
-                raise ConfigError(
-                    f"the checkpoint's {key} has shape {tuple(saved.shape)}, but this run's task family "
-                    f"needs {tuple(value.shape)}: it was trained on other observation or action spaces"
-                )
 
     # ------------------------------------------------------------------------------------ training
     def trials(self, tasks: list, episodes: int, seeds: list[int]) -> Trials:

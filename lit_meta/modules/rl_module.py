@@ -60,6 +60,18 @@ class RLModule(MetaLearningModule):
         """Refuse other accelerators than the CPU and several processes."""
         require_single_cpu_process(self, trainer, self.CPU_REASON)
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Besides the checks of every module, refuse networks made for other spaces (another number of
+        arms, another task family) with one sentence."""
+        super().on_load_checkpoint(checkpoint)
+        for key, value in self.state_dict().items():
+            saved = checkpoint["state_dict"].get(key)
+            if saved is not None and saved.shape != value.shape:
+                raise ConfigError(
+                    f"the checkpoint's {key} has shape {tuple(saved.shape)}, but this run's task family "
+                    f"needs {tuple(value.shape)}: it was trained on other observation or action spaces"
+                )
+
     def setup(self, stage: str) -> None:
         self.check_trainer(self.trainer)
         self.check_data(self.trainer.datamodule)
