@@ -12,6 +12,8 @@ RUN_DIR ?= runs/sine_reptile-$(TIMESTAMP)
 # learn2learn 0.2.0 is built from source: its sdist's C files predate Python 3.11, so Cython 3
 # regenerates them (build_ext), against the pinned numpy/torch already in the venv (--no-build-isolation,
 # --no-deps). The old `gym` it imports is installed without `gym-notices`, whose banner only prints noise.
+# Meta-World (the optional metaworld extra) is installed the same way: it pins an old mujoco, but steps
+# correctly with the pinned one, and its other dependencies are already here.
 PIP := $(BIN)/pip install -qq --disable-pip-version-check
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -19,6 +21,7 @@ $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements.txt
 	$(PIP) --no-deps gym==0.26.2
+	$(PIP) --no-deps metaworld==3.1.1
 	$(PIP) --no-deps --no-build-isolation --global-option=build_ext learn2learn==0.2.0
 	$(PIP) --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import learn2learn, lit_meta"

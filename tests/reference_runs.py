@@ -116,6 +116,9 @@ PEARL = [
     "--model.init_args.eval_steps", "2",
     "--model.init_args.eval_episodes", "2",
 ]  # fmt: skip
+SHORT_META_WORLD = ["--data.init_args.env_kwargs", '{"env_name": "reach-v3", "max_episode_steps": 10}']
+"""Meta-World episodes of 10 steps (gym.make's time limit) instead of 500, and no more test goals than a
+tiny evaluation scores."""
 
 TINY_RUNS: dict[str, list[str]] = {
     **{f"sine_{name}": SINE for name in ("maml", "fomaml", "metasgd", "reptile")},
@@ -141,6 +144,9 @@ TINY_RUNS: dict[str, list[str]] = {
     ],
     "pendulum_varshare_sac": VARSHARE_SAC,
     **{name: PEARL for name in ("nav2d_pearl", "cheetah_vel_pearl")},
+    "ml1_reach_pearl": [*PEARL, *SHORT_META_WORLD],
+    "ml1_reach_maml_rl": [*MAML_RL, *SHORT_META_WORLD],
+    "ml1_reach_rl2": [*RL2, "--data.init_args.meta_batch_size", "4", *SHORT_META_WORLD],
     **{
         f"miniimagenet_{algorithm}_5w{shots}s": IMAGE_RUNS[algorithm]
         for algorithm in ("maml", "fomaml", "anil", "reptile", "protonet")

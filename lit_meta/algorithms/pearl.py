@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic, step_groups
+from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic, bounded_target_entropy, step_groups
 from lit_meta.errors import require, require_positive
 from lit_meta.nn.mlp import MLP
 
@@ -71,6 +71,9 @@ class PEARLAgent(nn.Module):
 
     :param latent_size: dimension of z (the paper: 5).
     :param kl_weight: β, the weight of the KL term in the encoder's loss (the paper: 0.1).
+    The temperature aims at ``−|A|`` nats on actions rescaled to [−1, 1]
+    (:func:`~lit_meta.algorithms.sac.bounded_target_entropy`), whatever the action bounds.
+
     :param reward_scale: rewards are multiplied by it in the critic's target (the paper: 5 on its
         locomotion tasks), which sets how much return weighs against entropy.
     """
@@ -100,7 +103,7 @@ class PEARLAgent(nn.Module):
         )
         self.sac = SoftActorCritic(
             observation_size + latent_size, action_size, action_low, action_high, hidden_sizes, gamma, tau,
-            init_temperature,
+            init_temperature, bounded_target_entropy(action_low, action_high, action_size),
         )  # fmt: skip
 
     # --- the latent variable ---------------------------------------------------------------------------

@@ -36,6 +36,17 @@ def _as_bound(value, action_size: int, name: str) -> Tensor:
     return bound.reshape(-1).expand(action_size).clone()
 
 
+def bounded_target_entropy(action_low, action_high, action_size: int) -> float:
+    """SAC's target entropy of ``−|A|`` nats (Haarnoja et al. 2018; ``|A|`` = ``action_size``) measured on
+    actions rescaled to [−1, 1], as SB3 measures it: ``−|A| + Σ_i log((high_i − low_i)/2)`` on the
+    environment's own actions.
+    The plain ``−|A|`` is unreachable when the bounds are narrow (a uniform policy over ``[−0.1, 0.1]²``
+    has entropy ``log 0.04 ≈ −3.2 < −2``), and the temperature then grows without end."""
+    low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), (action_size,))
+    high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), (action_size,))
+    return float(np.sum(np.log((high - low) / 2) - 1.0))
+
+
 def relu_mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int]) -> nn.Module:
     """The default network of every SAC part: a ReLU MLP on inputs ``[O]`` or ``[B, O]``."""
     layers = list(MLP(in_features, out_features, list(hidden_sizes), "relu"))
@@ -255,6 +266,7 @@ __all__ = [
     "OPTIMIZED_GROUPS",
     "SHARED_TEMPERATURE",
     "SoftActorCritic",
+    "bounded_target_entropy",
     "relu_mlp",
     "step_groups",
 ]

@@ -68,9 +68,11 @@ class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
     :param env: registered id of the family, e.g. ``lit_meta/CartPoleTask-v0``.
     :param ranges: sampling intervals of the task parameters, ``{name: [low, high]}`` (default: the
         family's own).
-    :param env_kwargs: the family's other constructor arguments (e.g. ``{"arms": 10}`` for bandits).
+    :param env_kwargs: the family's other constructor arguments (e.g. ``{"arms": 10}`` for bandits,
+        ``{"env_name": "reach-v3"}`` for Meta-World's ML1), and ``max_episode_steps`` to shorten episodes.
     :param train_tasks: ``None`` makes a new task at every draw (dynamic tasks, revisited with
-        probability ``revisit_prob``); a number fixes that many training tasks, drawn once (static).
+        probability ``revisit_prob``); a number fixes that many training tasks, drawn once (static; of a
+        family with finitely many training tasks, like Meta-World's, that many distinct ones).
     :param revisit_policy: ``random``, ``cyclic`` or ``weighted`` (see :class:`TaskGenerator`).
     :param revisit_prob: dynamic tasks: probability of revisiting an earlier task.
     :param weights: static tasks with the ``weighted`` policy: one weight per training task.
@@ -119,8 +121,13 @@ class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
             )
         else:
             require_positive("train_tasks", train_tasks)
+            finite = self.template.unwrapped.split_tasks("train")
+            if finite is None:
+                tasks = [self.task_callable(seed=s) for s in draw_seeds(seed, "train", count=train_tasks)]
+            else:
+                tasks = [(self.make_env(task), task) for task in self._drawn(finite, train_tasks, "train")]
             generator = TaskGenerator(
-                tasks=[self.task_callable(seed=s) for s in draw_seeds(seed, "train", count=train_tasks)],
+                tasks=tasks,
                 revisit_policy=revisit_policy,
                 weights=weights,
                 seed=derive_seed(seed, "revisits"),
@@ -144,9 +151,22 @@ class RLTaskDataModule(ShardedTrainingData, pl.LightningDataModule):
 
     def eval_tasks(self, split: str, num_tasks: int) -> list[Task]:
         """``num_tasks`` fixed held-out tasks of ``split`` (``val`` or ``test``), never drawn in training
-        (a distinct seed stream over continuous parameters)."""
+        (a distinct seed stream over continuous parameters), or, for a family with finitely many tasks
+        per split (Meta-World), ``num_tasks`` distinct tasks of that split."""
         require_positive("the number of evaluation tasks", num_tasks)
+        finite = self.template.unwrapped.split_tasks(split)
+        if finite is not None:
+            return self._drawn(finite, num_tasks, split)
         return self.template.unwrapped.sample_tasks(num_tasks, derive_generator(self.hparams.seed, split))
+
+    def _drawn(self, tasks: list[Task], count: int, split: str) -> list[Task]:
+        """``count`` distinct tasks of a family's finite ``split``, in an order drawn from the data seed."""
+        require(
+            count <= len(tasks),
+            f"{self.hparams.env} has {len(tasks)} {split} tasks; ask for at most that many, not {count}",
+        )
+        order = derive_generator(self.hparams.seed, split).permutation(len(tasks))[:count]
+        return [tasks[index] for index in order]
 
     def make_env(self, task: Task) -> gym.Env:
         return make_task_env(

@@ -32,6 +32,13 @@ _MUJOCO_ENVS = {
 """The families that need the optional ``mujoco`` extra: id -> (class name in lit_meta.envs.cheetah,
 horizon as in MAML's experiments)."""
 
+_META_WORLD_ENVS = {
+    "lit_meta/MetaWorldML1-v0": ("MetaWorldML1Env", 500),
+    "lit_meta/MetaWorldML10-v0": ("MetaWorldML10Env", 500),
+}
+"""The Meta-World benchmarks (the optional ``metaworld`` package): id -> (class name in
+lit_meta.envs.meta_world, Meta-World's episode length)."""
+
 UNAVAILABLE_TASK_ENVS: dict[str, str] = {}
 """Id -> why it cannot be made here, for the families whose optional dependency is not installed."""
 
@@ -44,6 +51,14 @@ else:
     for _env_id, (_name, _horizon) in _MUJOCO_ENVS.items():
         TASK_ENVS[_env_id] = (getattr(cheetah, _name), _horizon)
 
+try:
+    from lit_meta.envs import meta_world
+except ConfigError as _error:
+    UNAVAILABLE_TASK_ENVS.update(dict.fromkeys(_META_WORLD_ENVS, str(_error)))
+else:
+    for _env_id, (_name, _horizon) in _META_WORLD_ENVS.items():
+        TASK_ENVS[_env_id] = (getattr(meta_world, _name), _horizon)
+
 
 def _register(env_id: str, entry_point: str, horizon: int) -> None:
     if env_id not in gym.registry:
@@ -55,18 +70,20 @@ for _env_id, (_class, _horizon) in TASK_ENVS.items():
 for _env_id, (_name, _horizon) in _MUJOCO_ENVS.items():
     # without MuJoCo, gym.make imports lit_meta.envs.cheetah, which raises the ConfigError that says so
     _register(_env_id, f"lit_meta.envs.cheetah:{_name}", _horizon)
+for _env_id, (_name, _horizon) in _META_WORLD_ENVS.items():
+    _register(_env_id, f"lit_meta.envs.meta_world:{_name}", _horizon)
 
 
 def __getattr__(name: str):
     """The HalfCheetah classes, when MuJoCo is missing: the :class:`ConfigError` that says so."""
     if name in ("HalfCheetahDirEnv", "HalfCheetahVelEnv"):
-        raise ConfigError(next(iter(UNAVAILABLE_TASK_ENVS.values())))
+        raise ConfigError(UNAVAILABLE_TASK_ENVS["lit_meta/HalfCheetahVel-v0"])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_env_id(env_id: str) -> type[TaskFamilyMixin]:
     """The environment class of a registered task family; :class:`ConfigError` for an unknown id, or for
-    one whose optional dependency (MuJoCo) is not installed."""
+    one whose optional dependency (MuJoCo, Meta-World) is not installed."""
     if env_id in UNAVAILABLE_TASK_ENVS:
         raise ConfigError(f"{env_id} cannot be made: {UNAVAILABLE_TASK_ENVS[env_id]}")
     if env_id not in TASK_ENVS:

@@ -61,6 +61,12 @@ class TaskFamilyMixin:
             for _ in range(num_tasks)
         ]
 
+    def split_tasks(self, split: str) -> list[Task] | None:
+        """Every task of ``split`` (``train``, ``val``, ``test``) for a family with finitely many tasks per
+        split (Meta-World's goal variations); ``None`` for one with continuous parameters, whose held-out
+        tasks are fresh draws from a distinct seed stream."""
+        return None
+
     def set_task(self, task: Mapping[str, float]) -> None:
         """Make this environment the MDP ``task``; parameters not named keep their current values."""
         unknown = sorted(set(task) - set(self.ranges))

@@ -33,6 +33,9 @@ class Episodes:
     next_observations: Tensor | None = None
     """The observation each step led to (its episode's last observation on the step that ended it);
     ``None`` for episodes made elsewhere without them."""
+    successes: Tensor | None = None
+    """``[E]``: 1 for an episode in which some step reported ``info["success"]`` (Meta-World's flag);
+    ``None`` when the task family reports no success."""
 
     @property
     def returns(self) -> Tensor:
@@ -91,6 +94,7 @@ class EpisodeSampler:
             name: [] for name in ("obs", "action", "reward", "log_prob", "mask", "term", "next_obs")
         }
         box = isinstance(self.action_space, gym.spaces.Box)
+        successes = SuccessTracker(self.num_envs)
         while running.any():
             obs = torch.as_tensor(observation, dtype=torch.float32)
             distribution = policy(obs)
@@ -106,6 +110,7 @@ class EpisodeSampler:
             steps["reward"].append(torch.as_tensor(reward, dtype=torch.float32) * torch.as_tensor(running))
             steps["mask"].append(torch.as_tensor(running, dtype=torch.float32))
             steps["term"].append(torch.as_tensor(terminated & running, dtype=torch.float32))
+            successes.update(info, running)
             running &= ~(terminated | truncated)
         return Episodes(
             observations=torch.stack(steps["obs"]),
@@ -115,10 +120,32 @@ class EpisodeSampler:
             mask=torch.stack(steps["mask"]),
             terminated=torch.stack(steps["term"]),
             next_observations=torch.stack(steps["next_obs"]),
+            successes=successes.result(),
         )
 
     def close(self) -> None:
         self.envs.close()
+
+
+class SuccessTracker:
+    """Whether each of ``num_envs`` running episodes has succeeded yet, from the ``success`` flag of the
+    step infos of a vector environment (on an episode's last step, autoreset moves it to ``final_info``)."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.succeeded = np.zeros(num_envs, dtype=bool)
+        self.reported = False
+
+    def update(self, info: dict, running: np.ndarray) -> None:
+        """Record one step's ``info``; only the environments whose episode is ``running`` count."""
+        for step_info in (info, info.get("final_info", {})):
+            if "success" in step_info:
+                self.reported = True
+                flags = np.asarray(step_info["success"], dtype=float) > 0
+                self.succeeded |= flags & step_info.get("_success", True) & running
+
+    def result(self) -> Tensor | None:
+        """``[num_envs]`` 0/1 per episode, or ``None`` if no step reported success."""
+        return torch.as_tensor(self.succeeded, dtype=torch.float32) if self.reported else None
 
 
 def _next_observations(observation: np.ndarray, info: dict) -> Tensor:
@@ -130,4 +157,4 @@ def _next_observations(observation: np.ndarray, info: dict) -> Tensor:
     return torch.as_tensor(next_observation)
 
 
-__all__ = ["EpisodeSampler", "Episodes"]
+__all__ = ["EpisodeSampler", "Episodes", "SuccessTracker"]

@@ -18,6 +18,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from torch import Tensor
 
+from lit_meta.envs.rollouts import SuccessTracker
 from lit_meta.errors import require
 from lit_meta.nn.recurrent import RecurrentPolicy
 from lit_meta.seeding import spawn
@@ -41,6 +42,9 @@ class Trials:
     mask: Tensor
     hiddens: Tensor
     episode_returns: Tensor
+    episode_successes: Tensor | None = None
+    """``[B, episodes]``: 1 for an episode in which some step reported success (Meta-World); ``None`` when
+    the task family reports none."""
 
     def policy_inputs(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """What the policy read at each step: ``(observation, previous action, previous reward, previous
@@ -101,6 +105,7 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
     finished = np.zeros(count, dtype=np.int64)  # episodes completed by each trial
     running = np.zeros(count)
     returns = np.zeros((count, episodes))
+    successes, tracker = np.zeros((count, episodes)), SuccessTracker(count)
     steps: dict[str, list[Tensor]] = {
         key: [] for key in ("obs", "act", "rew", "done", "logp", "val", "mask", "h")
     }
@@ -115,12 +120,15 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
         env_action = action.numpy()
         if not policy.discrete:
             env_action = np.clip(env_action, policy.action_space.low, policy.action_space.high)
-        observation, reward, terminated, truncated, _ = envs.step(env_action)
+        observation, reward, terminated, truncated, info = envs.step(env_action)
         done = np.logical_or(terminated, truncated)
         running += reward
+        tracker.update(info, active)
         for index in np.flatnonzero(done & active):
             returns[index, finished[index]] = running[index]
+            successes[index, finished[index]] = tracker.succeeded[index]
             finished[index] += 1
+        tracker.succeeded[done] = False
         running[done] = 0.0
         previous_reward = torch.as_tensor(reward, dtype=torch.float32)
         previous_done = torch.as_tensor(done, dtype=torch.float32)
@@ -136,6 +144,7 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
         observations=stack("obs"), actions=stack("act"), rewards=stack("rew"), dones=stack("done"),
         log_probs=stack("logp"), values=stack("val"), mask=stack("mask"), hiddens=stack("h"),
         episode_returns=torch.as_tensor(returns, dtype=torch.float64),
+        episode_successes=torch.as_tensor(successes) if tracker.reported else None,
     )  # fmt: skip
 
 

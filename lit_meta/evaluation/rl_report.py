@@ -97,6 +97,22 @@ def rl_report(
         x_values=x_values,
     )
     report["files"] = {"return_plot": str(plot)}
+    if module.success_curves:  # a family with a success flag (Meta-World)
+        report["success_rate"] = {name: summarise_per_step(v) for name, v in module.success_curves.items()}
+        report["final_success_rate"] = {}
+        for name, values in module.success_curves.items():
+            mean, half_width = mean_confidence_interval(values[:, -1])
+            report["final_success_rate"][name] = {"mean": mean, "ci": half_width}
+        report["files"]["success_plot"] = str(
+            plots.plot_adaptation_curves(
+                report["success_rate"],
+                out_dir / f"{stem}-success.png",
+                title,
+                ylabel="success rate",
+                xlabel=x_label,
+                x_values=x_values,
+            )
+        )
     json_path = out_dir / f"{stem}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json_path, json.dumps(report, indent=2))

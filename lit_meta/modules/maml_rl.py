@@ -184,6 +184,8 @@ class MAMLRLModule(RLModule):
         log("train/return_before", _mean(t.return_before for t in tasks), prog_bar=True)
         if inner_steps:
             log("train/return_after", _mean(t.return_after for t in tasks), prog_bar=True)
+        if tasks[0].query.successes is not None:
+            log("train/success_rate", _mean(t.query.successes.mean().item() for t in tasks))
         log("train/outer_loss", loss)
 
     def _joint_gradient(self, tasks: list[PolicyGradientTask]) -> Tensor:
@@ -213,8 +215,11 @@ class MAMLRLModule(RLModule):
             start = self._maml(derive_seed(self.task_data.hparams.seed, "random-init")).wrapper
         else:
             start = self.algorithm.wrapper
-        trajectory = adaptation_steps(start, self.sampler(episodes), task, seed, steps, self.advantages)
-        return [sampled.returns.mean().item() for sampled, _ in trajectory]
+        returns = []
+        for sampled, _ in adaptation_steps(start, self.sampler(episodes), task, seed, steps, self.advantages):
+            returns.append(sampled.returns.mean().item())
+            self.record_success(sampled.successes)
+        return returns
 
     def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
         return list(range(steps + 1)), "policy-gradient adaptation steps"

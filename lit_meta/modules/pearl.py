@@ -24,7 +24,7 @@ from torch import Tensor
 
 from lit_meta.algorithms.pearl import PEARL_GROUPS, PEARLAgent
 from lit_meta.algorithms.replay import BATCH_KEYS, TaskReplayBuffers
-from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic
+from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic, bounded_target_entropy
 from lit_meta.algorithms.sac_episodes import ADAPTATION_WARMUP, run_episode
 from lit_meta.envs.rollouts import Episodes, EpisodeSampler
 from lit_meta.errors import require, require_positive
@@ -109,6 +109,7 @@ class PEARLModule(RLModule):
         self.agent: PEARLAgent | None = None
         self.samplers: dict[int, EpisodeSampler] = {}
         self.environment_steps = 0
+        self.training_successes: list[float] = []
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
@@ -172,6 +173,8 @@ class PEARLModule(RLModule):
         self.rl_replay.add(task_id, *(rows[key] for key in BATCH_KEYS))
         if into_context:
             self.context_replay.add(task_id, *(rows[key] for key in BATCH_KEYS))
+        if collected.successes is not None:
+            self.training_successes.append(collected.successes.mean().item())
         return collected.returns.mean().item()
 
     def training_step(self, batch, batch_idx: int) -> None:
@@ -180,6 +183,7 @@ class PEARLModule(RLModule):
         step goes through Lightning's optimizer, so ``trainer.max_steps`` counts iterations."""
         hparams, step = self.hparams, self.global_step
         rng = stream_generator(hparams.seed, "iteration", step)
+        self.training_successes = []
         seed = lambda purpose, index: meta_step_seed(hparams.seed, purpose, step, index)  # noqa: E731
         with seeded_torch(derive_seed(hparams.seed, "iteration", step)), torch.no_grad():
             for task_id in range(len(self.train_tasks)):
@@ -205,6 +209,8 @@ class PEARLModule(RLModule):
         self.log("train/environment_steps", float(self.environment_steps), **log)
         if posterior:
             self.log("train/return_posterior", float(np.mean(posterior)), prog_bar=True, **log)
+        if self.training_successes:
+            self.log("train/success_rate", float(np.mean(self.training_successes)), **log)
         for name, value in stats.items():
             self.log(f"train/{name}", value, **log)
 
@@ -247,6 +253,7 @@ class PEARLModule(RLModule):
                 self.agent.policy(latent, deterministic=True), task, seed + episode * trials
             )
             returns.append(collected.returns.mean().item())
+            self.record_success(collected.successes)
             context = _append_trials(context, collected)
         return returns
 
@@ -264,6 +271,7 @@ class PEARLModule(RLModule):
         agent = SoftActorCritic(
             *sizes, space.action_space.low, space.action_space.high, hparams.hidden_sizes, hparams.gamma,
             hparams.tau, hparams.init_temperature,
+            bounded_target_entropy(space.action_space.low, space.action_space.high, sizes[1]),
         )  # fmt: skip
         groups = agent.parameter_groups()
         optimizers = {name: self.optimizer_factory(groups[name]) for name in OPTIMIZED_GROUPS}
@@ -307,6 +315,10 @@ class PEARLModule(RLModule):
             returns[:, 1:].mean() if returns.shape[1] > 1 else returns[:, 0].mean(),
             **log,
         )
+        if LEARNER in self.success_curves:
+            rates = self.success_curves[LEARNER].float()
+            self.log(f"{split}/success_rate", rates[:, -1].mean(), **log)
+            self.log(f"{split}/success_rate_prior", rates[:, 0].mean(), **log)
 
 
 def _stack(batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:

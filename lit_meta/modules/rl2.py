@@ -143,6 +143,9 @@ class RL2Module(RLModule):
         self.log("train/trial_return", returns.sum(1).mean(), prog_bar=True, on_step=True, on_epoch=False)
         self.log("train/episode_return_first", returns[:, 0].mean(), on_step=True, on_epoch=False)
         self.log("train/episode_return_last", returns[:, -1].mean(), on_step=True, on_epoch=False)
+        if trials.episode_successes is not None:
+            rate = trials.episode_successes.float().mean()
+            self.log("train/success_rate", rate, on_step=True, on_epoch=False)
         for name, value in stats.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=False)
 
@@ -166,13 +169,19 @@ class RL2Module(RLModule):
         curves = {}
         if LEARNER in names:
             jobs = [(first_index + i, task, j) for i, task in enumerate(tasks) for j in range(episodes)]
-            seed, returns = self.hparams.seed, []
+            seed, returns, successes = self.hparams.seed, [], []
             with torch.no_grad():
                 for start in progress_bar(range(0, len(jobs), EVAL_CHUNK), progress, "trials", "it"):
                     chunk = jobs[start : start + EVAL_CHUNK]
                     seeds = [meta_step_seed(seed, f"evaluation-{split}", j, index) for index, _, j in chunk]
-                    returns.append(self.trials([task for _, task, _ in chunk], steps, seeds).episode_returns)
+                    trials = self.trials([task for _, task, _ in chunk], steps, seeds)
+                    returns.append(trials.episode_returns)
+                    successes.append(trials.episode_successes)
             curves[LEARNER] = torch.cat(returns).view(len(tasks), episodes, steps).mean(1)
+            if successes[0] is not None:
+                self.success_curves = {
+                    LEARNER: torch.cat(successes).view(len(tasks), episodes, steps).mean(1).double()
+                }
         baselines = [name for name in names if name != LEARNER]
         if baselines:
             curves.update(self._bandit_baselines(tasks, baselines, steps, episodes, split, first_index))
@@ -222,6 +231,10 @@ class RL2Module(RLModule):
         )[LEARNER].float()
         self.log(f"{split}/return", returns.mean(), prog_bar=True, batch_size=len(batch))
         self.log(f"{split}/trial_return", returns.sum(1).mean(), batch_size=len(batch))
+        if LEARNER in self.success_curves:
+            rates = self.success_curves[LEARNER].float()
+            self.log(f"{split}/success_rate", rates.mean(), batch_size=len(batch))
+            self.log(f"{split}/success_rate_last", rates[:, -1].mean(), batch_size=len(batch))
 
 
 __all__ = ["RL2Module"]

@@ -34,6 +34,10 @@ class RLModule(MetaLearningModule):
     whose learners seed the global generators themselves, as SB3's do, leaves them as those left them)."""
 
     task_data: RLTaskDataModule | None = None
+    success_curves: dict[str, Tensor] = {}  # noqa: RUF012 - replaced, never mutated, by each evaluation
+    """``{name: [tasks, measurements]}``: the success rates behind the curves the last
+    :meth:`adaptation_curves` returned, for the curves of a family that reports success (Meta-World)."""
+    _success_record: list[float] | None = None
 
     def save_rl_hyperparameters(self) -> None:
         """Save the calling ``__init__``'s arguments, as they are at the call, as hyperparameters (not the
@@ -115,6 +119,7 @@ class RLModule(MetaLearningModule):
                 raise ConfigError(
                     f"{type(self).__name__} has no curve '{name}'; choose from {', '.join(known)}"
                 )
+        self.success_curves = {}
         with torch.inference_mode(False):
             return self.compute_curves(list(tasks), names, steps, episodes, split, first_index, progress)
 
@@ -124,13 +129,29 @@ class RLModule(MetaLearningModule):
     ) -> dict[str, Tensor]:  # fmt: skip
         """The curves of :meth:`adaptation_curves` (arguments checked), one held-out task after another."""
         curves = {name: [] for name in names}
+        successes = {name: [] for name in names}
         with torch.enable_grad():
             for index, task in enumerate(progress_bar(tasks, progress), start=first_index):
                 seed = self.evaluation_seed(split, index)
                 for name in names:
+                    self._success_record = []
                     with self._seeded(seed):
                         curves[name].append(self.adapt_task(name, task, seed, steps, episodes))
+                    successes[name].append(self._success_record)
+        self._success_record = None
+        self.success_curves = {
+            name: torch.tensor(rows, dtype=torch.float64)
+            for name, rows in successes.items()
+            if all(len(row) == len(curves[name][0]) for row in rows)
+        }
         return {name: torch.tensor(np.array(rows), dtype=torch.float64) for name, rows in curves.items()}
+
+    def record_success(self, successes: Tensor | None) -> None:
+        """Called by :meth:`adapt_task` once per measurement, in the order of its returns: the success
+        rate of the episodes behind it (``successes`` ``[E]``, ``None`` for a family without a success
+        flag). The rates of a curve whose every measurement has one land in :attr:`success_curves`."""
+        if successes is not None and self._success_record is not None:
+            self._success_record.append(successes.float().mean().item())
 
     def evaluation_seed(self, split: str, index: int) -> int:
         """The seed of held-out task ``index`` of ``split``, derived from the data seed: every checkpoint
@@ -166,6 +187,9 @@ class RLModule(MetaLearningModule):
         log = partial(self.log, batch_size=len(batch), sync_dist=True)
         log(f"{split}/return", returns[:, -1].mean(), prog_bar=True)
         log(f"{split}/return_before", returns[:, 0].mean())
+        if name in self.success_curves:
+            log(f"{split}/success_rate", self.success_curves[name][:, -1].mean().float())
+            log(f"{split}/success_rate_before", self.success_curves[name][:, 0].mean().float())
 
 
 def progress_bar(items: Sequence, shown: bool, desc: str = "adapting", unit: str = "task"):

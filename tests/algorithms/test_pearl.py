@@ -198,3 +198,25 @@ def test_sampled_latents_follow_the_posterior():
     z = PEARLAgent.sample_latent(mean, variance)
     np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -2.0], atol=0.05)
     np.testing.assert_allclose(z.var(0).numpy(), [0.25, 4.0], rtol=0.05)
+
+
+def test_the_temperature_aims_at_one_nat_below_zero_per_dimension_on_rescaled_actions():
+    """On navigation's ±0.1 moves, SAC's −|A| target is out of reach (a uniform policy over the box has
+    entropy log 0.04 ≈ −3.2 < −2) and the temperature would grow without end; PEARL aims at −|A| on
+    actions rescaled to [−1, 1]: the same policy's log-probability on ±0.1 bounds is its log-probability
+    on ±1 bounds minus Σ log 0.1, and so is the target."""
+    from lit_meta.algorithms.sac import SoftActorCritic, bounded_target_entropy
+
+    narrow = PEARLAgent(2, 2, -0.1, 0.1, 3, [8], [8])
+    assert narrow.sac.target_entropy == pytest.approx(-2 + 2 * math.log(0.1))
+    assert math.log(0.2**2) < -2 and narrow.sac.target_entropy < math.log(0.2**2)  # reachable now
+    torch.manual_seed(0)
+    unit = SoftActorCritic(4, 2, -1.0, 1.0, [8])
+    scaled = SoftActorCritic(4, 2, -0.1, 0.1, [8])
+    scaled.policy.load_state_dict(unit.policy.state_dict())  # the same policy network; other bounds
+    obs, noise = torch.randn(16, 4), torch.randn(16, 2)
+    gap = scaled._sample(obs, noise)[1] - unit._sample(obs, noise)[1]
+    expected = bounded_target_entropy(-0.1, 0.1, 2) - bounded_target_entropy(-1.0, 1.0, 2)
+    torch.testing.assert_close(-gap, torch.full((16,), expected), rtol=0, atol=1e-5)
+    assert bounded_target_entropy([-1.0, -2.0], [1.0, 2.0], 2) == pytest.approx(-2.0 + math.log(2.0))
+    assert bounded_target_entropy(-1.0, 1.0, 3) == -3.0  # SAC's own default where bounds are ±1
