@@ -5,11 +5,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+"""Tests compute with torch's and oneDNN's AVX2 kernels, in their process and in the commands they start
+(set before torch loads): the parameters tiny runs end with (tests/reference_runs.py) were recorded on
+an AVX2 CPU, and an AVX-512 CPU rounds convolutions otherwise, which Adam turns into whole steps on
+near-zero gradients (a convolution's bias before batch norm). Ignored where the CPU is not x86."""
+for _name, _value in AVX2_KERNELS.items():
+    os.environ.setdefault(_name, _value)
 
-from lit_meta.datamodules import SineTasks
-from lit_meta.tasks import TaskBatch
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from lit_meta.datamodules import SineTasks  # noqa: E402
+from lit_meta.tasks import TaskBatch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
