@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-"""Tests compute with torch's and oneDNN's AVX2 kernels, in their process and in the commands they start
+AVX2_KERNELS = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+"""Tests compute convolutions with oneDNN's AVX2 kernels, in their process and in the commands they start
 (set before torch loads): the parameters tiny runs end with (tests/reference_runs.py) were recorded on
 an AVX2 CPU, and an AVX-512 CPU rounds convolutions otherwise, which Adam turns into whole steps on
 near-zero gradients (a convolution's bias before batch norm). Ignored where the CPU is not x86."""
