@@ -3,13 +3,20 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-AVX2_KERNELS = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
-"""Tests compute convolutions with oneDNN's AVX2 kernels, in their process and in the commands they start
+AVX2_KERNELS = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "TORCHINDUCTOR_CACHE_DIR": os.path.join(tempfile.gettempdir(), "lit-meta-tests-inductor-avx2"),
+}
+"""Tests compute with torch's and oneDNN's AVX2 kernels, in their process and in the commands they start
 (set before torch loads): the parameters tiny runs end with (tests/reference_runs.py) were recorded on
-an AVX2 CPU, and an AVX-512 CPU rounds convolutions otherwise, which Adam turns into whole steps on
-near-zero gradients (a convolution's bias before batch norm). Ignored where the CPU is not x86."""
+an AVX2 CPU, and an AVX-512 CPU rounds convolutions and reductions otherwise, which Adam turns into whole
+steps on near-zero gradients (a convolution's bias before batch norm). torch.compile's kernels go to a
+cache of their own: kernels compiled for another CPU capability must not be reused. Ignored where the
+CPU is not x86."""
 for _name, _value in AVX2_KERNELS.items():
     os.environ.setdefault(_name, _value)
 
