@@ -44,6 +44,7 @@ def evaluate(
     batch_size: int = 25,
     transductive: bool | None = None,
     episodes: int | None = None,
+    compare: list[str] | None = None,
 ) -> dict:
     """Adapt a checkpoint's meta-learned initialisation to held-out tasks and report how well it does.
 
@@ -63,6 +64,9 @@ def evaluate(
         statistics, the MAML paper's setting) or each query example with the support set alone (the
         Reptile paper's non-transductive setting); default: as the model was trained.
     :param episodes: meta-RL only: evaluation episodes per measurement (default: the module's).
+    :param compare: meta-RL only: further checkpoints of the same task family (e.g. PEARL, MAML-RL, RL²)
+        evaluated on the very same held-out tasks and episode seeds; their curves join the report and
+        one comparison plot.
     :return: the report that is also written to JSON.
     """
     require_positive("tasks", tasks)
@@ -84,9 +88,13 @@ def evaluate(
             if value is not None:
                 raise ConfigError(f"--{name} applies to few-shot models, not to a {type(module).__name__}")
         require(device == "cpu", f"{type(module).__name__} evaluates on the CPU, got device '{device}'")
-        return rl_report(module, datamodule, checkpoint_path, out_dir, tasks, steps, seed, split, episodes)
-    if episodes is not None:
-        raise ConfigError("--episodes applies to meta-RL models, not to a few-shot model")
+        compared = [compared_model(Path(path), checkpoint_path, datamodule) for path in compare or ()]
+        return rl_report(
+            module, datamodule, checkpoint_path, out_dir, tasks, steps, seed, split, episodes, compared
+        )
+    for name, value in {"episodes": episodes, "compare": compare}.items():
+        if value is not None:
+            raise ConfigError(f"--{name} applies to meta-RL models, not to a few-shot model")
     if not isinstance(module, FewShotModel) or datamodule is None:
         raise ConfigError(
             f"checkpoint {checkpoint_path} holds a {type(module).__name__}, not a few-shot model"
@@ -97,6 +105,20 @@ def evaluate(
         module.to(device).eval(), datamodule, checkpoint_path, out_dir, tasks, steps, shots, seed, split,
         batch_size, transductive, device,
     )  # fmt: skip
+
+
+def compared_model(path: Path, reference_path: Path, reference_data) -> tuple[Path, MetaRLModel, object]:
+    """A checkpoint to compare with ``reference_path``'s: a meta-RL model trained on the same task family
+    (environment, parameter ranges and environment arguments)."""
+    module, datamodule = rebuild(load_checkpoint(path), source=f"checkpoint {path}")
+    if not isinstance(module, MetaRLModel) or datamodule is None:
+        raise ConfigError(f"checkpoint {path} holds a {type(module).__name__}, not a meta-RL model")
+    if datamodule.describe() != reference_data.describe():
+        raise ConfigError(
+            f"checkpoint {path} was trained on {datamodule.describe()}, not on the task family of "
+            f"{reference_path} ({reference_data.describe()}); compared checkpoints must share one"
+        )
+    return path, module, datamodule
 
 
 def main(args: list[str] | None = None) -> int:

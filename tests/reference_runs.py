@@ -128,6 +128,7 @@ TINY_RUNS: dict[str, list[str]] = {
     **{name: MAML_RL for name in ("nav2d_maml_rl", "nav2d_pretrained_rl", "cheetah_vel_maml_rl")},
     "bandits_rl2": RL2,
     "bandits10x100_rl2": RL2,
+    "nav2d_rl2": [*RL2, "--data.init_args.meta_batch_size", "4"],
     "cartpole_sb3_reptile": [
         *SB3,
         "--model.init_args.inner_timesteps",

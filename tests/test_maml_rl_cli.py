@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -28,9 +29,17 @@ def test_every_maml_rl_config_trains_and_evaluates(name, tmp_path):
     run_dir = tmp_path / name
     checkpoint = train_tiny_config(name, run_dir)
     assert checkpoint["global_step"] == 2
+    # iterations x tasks x episodes per batch x batches (one per inner step, one after), each at most the
+    # horizon long (2D navigation ends early at the goal, HalfCheetah never does)
+    inner_steps = 0 if CONFIGS[name] == "pretrained init" else checkpoint["hyper_parameters"]["inner_steps"]
+    env_id = checkpoint["datamodule_hyper_parameters"]["env"]
+    most = 2 * 2 * 2 * (inner_steps + 1) * gym.spec(env_id).max_episode_steps
+    assert 0 < checkpoint["environment_steps"] <= most
+    assert checkpoint["environment_steps"] == most or "Navigation" in env_id
     with open(next((run_dir / "csv").glob("version_*/metrics.csv"))) as file:
         header = file.readline()
     assert "val/return" in header and "train/return_before" in header
+    assert "train/environment_steps" in header
     assert ("train/return_after" in header) == (CONFIGS[name] == "meta-learned init")
 
     evaluated = run_script(

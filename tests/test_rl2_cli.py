@@ -37,12 +37,14 @@ def trained(tmp_path_factory) -> Path:
 def test_the_config_trains_and_evaluates_against_the_bandit_baselines(trained):
     checkpoint = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2  # one trainer step per meta-iteration, not per PPO minibatch
+    assert checkpoint["environment_steps"] == 2 * 8 * 10  # iterations x trials x pulls (one step each)
     with open(next((trained / "csv").glob("version_*/metrics.csv"))) as file:
         header = file.readline()
     for metric in (
         "train/trial_return",
         "train/episode_return_first",
         "train/episode_return_last",
+        "train/environment_steps",
         "val/return",
     ):
         assert metric in header, metric
@@ -72,6 +74,21 @@ def test_the_10_arm_100_pull_config_trains(tmp_path):
     assert checkpoint["global_step"] == 2
     assert checkpoint["state_dict"]["policy.actor.weight"].shape == (10, 16)  # 10 arms
     assert checkpoint["hyper_parameters"]["eval_steps"] == 100  # pulls per trial
+
+
+def test_the_navigation_config_trains_and_evaluates_on_held_out_goals(tmp_path):
+    """RL² on 2D navigation (PEARL's sample-efficiency comparison): 2-episode trials of 100 steps."""
+    assert train_main(tiny_run_args("nav2d_rl2", tmp_path / "run")) == 0
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert_parameters_as_recorded("nav2d_rl2", last)
+    checkpoint = torch.load(last, weights_only=True)
+    # 2 iterations x 4 trials x 2 episodes, each at most 100 steps (an episode ends early at the goal)
+    assert 0 < checkpoint["environment_steps"] <= 2 * 4 * 2 * 100
+    evaluated = run_script("evaluate.py", "--ckpt", str(last), "--tasks", "2", "--episodes", "2")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(next((tmp_path / "run" / "evaluation").glob("*.json")).read_text())
+    assert set(report["return"]) == {"RL²"} and report["x_values"] == [1, 2]
+    assert all(-100 <= r["mean"] <= 0 for r in report["return"]["RL²"])  # minus distances, 100 steps
 
 
 def test_resume_is_exact(tmp_path):

@@ -16,16 +16,19 @@ def plot_adaptation_curves(
     title: str,
     ylabel: str = "query loss",
     xlabel: str = "adaptation steps",
-    x_values: list[float] | None = None,
+    x_values: list[float] | dict[str, list[float]] | None = None,
+    log_x: bool = False,
 ) -> Path:
     """Mean ± CI of a metric against adaptation steps, one line per entry of ``curves``.
 
     Each curve is a list of ``{"step", "mean", "ci"}`` records (see :func:`summarise_per_step`);
-    ``x_values`` replaces the step numbers on the x-axis (e.g. cumulative gradient updates).
+    ``x_values`` replaces the step numbers on the x-axis (e.g. cumulative gradient updates), for every
+    curve or, as a dict, per curve; ``log_x`` draws the x axis on a logarithmic scale.
     """
     figure, axis = plt.subplots(figsize=(6, 4))
     for label, records in curves.items():
-        steps = list(x_values) if x_values is not None else [r["step"] for r in records]
+        x = x_values.get(label) if isinstance(x_values, dict) else x_values
+        steps = list(x) if x is not None else [r["step"] for r in records]
         means = [r["mean"] for r in records]
         half_widths = [r["ci"] if r["ci"] == r["ci"] else 0.0 for r in records]  # NaN (one task) -> no band
         if len(steps) == 1:  # one result (an algorithm that adapts without steps): a point and its CI
@@ -39,11 +42,13 @@ def plot_adaptation_curves(
             [m + h for m, h in zip(means, half_widths, strict=True)],
             alpha=0.25,
         )
+    if log_x:
+        axis.set_xscale("log")
     axis.set_xlabel(xlabel)
     axis.set_ylabel(f"{ylabel} (mean ± 95% CI)")
     axis.set_title(title)
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(fontsize="small")
     return _save(figure, path)
 
 

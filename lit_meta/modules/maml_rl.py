@@ -187,6 +187,7 @@ class MAMLRLModule(RLModule):
         if tasks[0].query.successes is not None:
             log("train/success_rate", _mean(t.query.successes.mean().item() for t in tasks))
         log("train/outer_loss", loss)
+        self.count_environment_steps(sum(int(e.mask.sum()) for t in tasks for e in (*t.support, t.query)))
 
     def _joint_gradient(self, tasks: list[PolicyGradientTask]) -> Tensor:
         """The pretrained baseline: PPO's surrogate of the unadapted policy, averaged over tasks."""

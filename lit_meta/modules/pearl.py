@@ -108,8 +108,8 @@ class PEARLModule(RLModule):
         self.optimizer_factory = optimizer
         self.agent: PEARLAgent | None = None
         self.samplers: dict[int, EpisodeSampler] = {}
-        self.environment_steps = 0
         self.training_successes: list[float] = []
+        self.iteration_steps = 0
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
@@ -137,14 +137,12 @@ class PEARLModule(RLModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["replay_buffers"] = self.rl_replay.state_dict()
         checkpoint["context_buffers"] = self.context_replay.state_dict()
-        checkpoint["environment_steps"] = self.environment_steps
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         if "replay_buffers" in checkpoint:
             self.rl_replay.load_state_dict(checkpoint["replay_buffers"])
             self.context_replay.load_state_dict(checkpoint["context_buffers"])
-            self.environment_steps = checkpoint["environment_steps"]
 
     def sampler(self, episodes: int) -> EpisodeSampler:
         """A vectorised sampler of ``episodes`` environments of the task family (built once per size)."""
@@ -169,7 +167,7 @@ class PEARLModule(RLModule):
         latent = self.agent.sample_latent(mean, variance)
         collected = self.sampler(episodes).sample(self.agent.policy(latent), self.train_tasks[task_id], seed)
         rows = collected.transitions()
-        self.environment_steps += len(rows["obs"])
+        self.iteration_steps += len(rows["obs"])
         self.rl_replay.add(task_id, *(rows[key] for key in BATCH_KEYS))
         if into_context:
             self.context_replay.add(task_id, *(rows[key] for key in BATCH_KEYS))
@@ -183,7 +181,7 @@ class PEARLModule(RLModule):
         step goes through Lightning's optimizer, so ``trainer.max_steps`` counts iterations."""
         hparams, step = self.hparams, self.global_step
         rng = stream_generator(hparams.seed, "iteration", step)
-        self.training_successes = []
+        self.training_successes, self.iteration_steps = [], 0
         seed = lambda purpose, index: meta_step_seed(hparams.seed, purpose, step, index)  # noqa: E731
         with seeded_torch(derive_seed(hparams.seed, "iteration", step)), torch.no_grad():
             for task_id in range(len(self.train_tasks)):
@@ -206,7 +204,7 @@ class PEARLModule(RLModule):
             stats = self._updates(rng)
         log = dict(on_step=True, on_epoch=False)
         self.log("train/return_prior", float(np.mean(prior)), prog_bar=True, **log)
-        self.log("train/environment_steps", float(self.environment_steps), **log)
+        self.count_environment_steps(self.iteration_steps)
         if posterior:
             self.log("train/return_posterior", float(np.mean(posterior)), prog_bar=True, **log)
         if self.training_successes:

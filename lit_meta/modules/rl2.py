@@ -37,6 +37,8 @@ class RL2Module(RLModule):
 
     :param hidden_size: width of the GRU's state.
     :param episodes_per_trial: episodes per training trial (bandits: pulls).
+    :param init_std: initial standard deviation of the Gaussian policy (continuous actions), on the
+        actions' own scale.
     :param gamma: discount over the whole trial (episode ends inside a trial are not terminal).
     :param gae_lambda: GAE's λ.
     :param clip_range: PPO's ε.
@@ -62,6 +64,7 @@ class RL2Module(RLModule):
         self,
         hidden_size: int = 64,
         episodes_per_trial: int = 10,
+        init_std: float = 1.0,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         clip_range: float = 0.2,
@@ -81,7 +84,7 @@ class RL2Module(RLModule):
         if eval_steps is None:
             eval_steps = episodes_per_trial
         for name, value in {
-            "hidden_size": hidden_size, "episodes_per_trial": episodes_per_trial,
+            "hidden_size": hidden_size, "episodes_per_trial": episodes_per_trial, "init_std": init_std,
             "eval_steps": eval_steps, "eval_episodes": eval_episodes,
         }.items():  # fmt: skip
             require_positive(name, value)
@@ -109,8 +112,9 @@ class RL2Module(RLModule):
             template = datamodule.template_env()
             with seeded_torch(meta_step_seed(self.hparams.seed, "policy", 0, 0)):  # the seed alone decides
                 self.policy = RecurrentPolicy(
-                    template.observation_space, template.action_space, self.hparams.hidden_size
-                )
+                    template.observation_space, template.action_space, self.hparams.hidden_size,
+                    self.hparams.init_std,
+                )  # fmt: skip
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.policy.parameters())
@@ -140,6 +144,7 @@ class RL2Module(RLModule):
             self.policy, optimizer.optimizer, trials, self.ppo, shuffle, final_optimizer=optimizer
         )
         returns = trials.episode_returns.float()
+        self.count_environment_steps(int(trials.mask.sum()))
         self.log("train/trial_return", returns.sum(1).mean(), prog_bar=True, on_step=True, on_epoch=False)
         self.log("train/episode_return_first", returns[:, 0].mean(), on_step=True, on_epoch=False)
         self.log("train/episode_return_last", returns[:, -1].mean(), on_step=True, on_epoch=False)

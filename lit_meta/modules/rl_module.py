@@ -38,6 +38,9 @@ class RLModule(MetaLearningModule):
     """``{name: [tasks, measurements]}``: the success rates behind the curves the last
     :meth:`adaptation_curves` returned, for the curves of a family that reports success (Meta-World)."""
     _success_record: list[float] | None = None
+    environment_steps: int = 0
+    """Environment steps taken in meta-training so far (every process's), kept in checkpoints: the x axis
+    of sample-efficiency curves."""
 
     def save_rl_hyperparameters(self) -> None:
         """Save the calling ``__init__``'s arguments, as they are at the call, as hyperparameters (not the
@@ -64,10 +67,23 @@ class RLModule(MetaLearningModule):
         """Refuse other accelerators than the CPU and several processes."""
         require_single_cpu_process(self, trainer, self.CPU_REASON)
 
+    def count_environment_steps(self, steps: int) -> None:
+        """Add the environment steps this process took in a training step (summed over processes) to
+        :attr:`environment_steps` and log the total as ``train/environment_steps``."""
+        total = self.trainer.strategy.reduce(torch.tensor(float(steps)), reduce_op="sum")
+        self.environment_steps += int(total)
+        self.log("train/environment_steps", float(self.environment_steps), on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["environment_steps"] = self.environment_steps
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Besides the checks of every module, refuse networks made for other spaces (another number of
-        arms, another task family) with one sentence."""
+        arms, another task family) with one sentence. (Checkpoints written before the count of
+        environment steps resume counting from 0.)"""
         super().on_load_checkpoint(checkpoint)
+        self.environment_steps = checkpoint.get("environment_steps", 0)
         for key, value in self.state_dict().items():
             saved = checkpoint["state_dict"].get(key)
             if saved is not None and saved.shape != value.shape:

@@ -3,6 +3,7 @@ Reinforcement Learning"): a GRU reads, at each step, the observation together wi
 reward and episode-end flag, so its hidden state can carry what it learnt about the task from one
 episode of a trial to the next."""
 
+import math
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -48,11 +49,20 @@ class RecurrentPolicy(nn.Module):
     :param observation_space: the task family's observation space (Discrete or float Box).
     :param action_space: its action space (Discrete or flat float Box).
     :param hidden_size: width of the GRU's state (the RL² paper uses 256 for bandits).
+    :param init_std: the Gaussian's initial standard deviation (Box actions; on the scale of the actions:
+        an action space of ±0.1 wants less than the default 1, which saturates every action).
     """
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, hidden_size: int = 64) -> None:
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        hidden_size: int = 64,
+        init_std: float = 1.0,
+    ) -> None:
         super().__init__()
         require(hidden_size > 0, f"hidden_size must be positive, got {hidden_size}")
+        require(init_std > 0, f"init_std must be positive, got {init_std}")
         self.observation_space, self.action_space = observation_space, action_space
         self.observation_size = space_size(observation_space, "observation")
         self.action_size = space_size(action_space, "action")
@@ -62,7 +72,7 @@ class RecurrentPolicy(nn.Module):
         self.actor = nn.Linear(hidden_size, self.action_size)
         self.critic = nn.Linear(hidden_size, 1)
         if not self.discrete:
-            self.log_std = nn.Parameter(torch.zeros(self.action_size))
+            self.log_std = nn.Parameter(torch.full((self.action_size,), math.log(init_std)))
         # PPO's usual initialisation (CleanRL): near-uniform initial policy, unit-scale values
         nn.init.orthogonal_(self.actor.weight, gain=0.01)
         nn.init.orthogonal_(self.critic.weight, gain=1.0)

@@ -119,3 +119,20 @@ def test_discrete_observations_are_read_one_hot_and_hidden_state_must_be_positiv
     assert output.values.shape == (1, 2) and output.hidden.shape == (1, 2, 3)
     with pytest.raises(ConfigError, match="hidden_size"):
         RecurrentPolicy(gym.spaces.Discrete(4), gym.spaces.Discrete(2), hidden_size=0)
+
+
+@pytest.mark.parametrize("init_std", [1.0, 0.1])
+def test_the_gaussian_policy_starts_at_init_std(init_std):
+    """A fresh recurrent policy's Gaussian has standard deviation ``init_std`` (the default 1 saturates
+    moves of ±0.1, as 2D navigation's are); its actions are drawn as mean + std · noise."""
+    box = gym.spaces.Box(-0.1, 0.1, (2,), np.float32)
+    policy = RecurrentPolicy(box, box, 8, init_std=init_std)
+    output = policy.step(
+        torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3), torch.zeros(3), policy.initial_state(3)
+    )
+    torch.testing.assert_close(output.distribution.base_dist.scale, torch.full((1, 3, 2), init_std))
+    noise = torch.randn(1, 3, 2)
+    action = policy.sample(output.distribution, noise)
+    torch.testing.assert_close(action, output.distribution.base_dist.loc + init_std * noise)
+    with pytest.raises(ConfigError, match="init_std must be positive"):
+        RecurrentPolicy(box, box, 8, init_std=0.0)
