@@ -40,9 +40,11 @@ RESULTS = ROOT / "bench" / "results"
 class HeldOutReturn(pl.Callback):
     """Scores the module on fixed held-out tasks every ``every`` iterations (and after the last)."""
 
-    def __init__(self, every: int, tasks: int, steps: int | None, trials: int | None) -> None:
+    def __init__(self, every: int, tasks: int, steps: int | None, trials: int | None, partial: Path) -> None:
         self.every, self.tasks, self.steps, self.trials = every, tasks, steps, trials
         self.records: list[dict] = []
+        self.partial = partial
+        """Where the records so far are written after each score (a run cut short keeps them)."""
         self.started = time.perf_counter()
 
     def score(self, module) -> None:
@@ -61,6 +63,7 @@ class HeldOutReturn(pl.Callback):
             mean, half_width = mean_confidence_interval(values)
             record[key] = {"mean": mean, "ci": half_width}
         self.records.append(record)
+        self.partial.write_text(json.dumps(self.records, indent=2))
         print(f"iteration {module.global_step}, {module.environment_steps} environment steps: first "
               f"{estimate(record['first'])}, adapted {estimate(record['adapted'])}", flush=True)  # fmt: skip
 
@@ -103,7 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     silence_library_noise()
     torch.set_num_threads(1)
-    scorer = HeldOutReturn(args.every, args.tasks, args.steps, args.trials)
+    stem = f"{args.config}{args.tag}"
+    partial = RESULTS / f"{stem}-sample-efficiency.partial.json"
+    scorer = HeldOutReturn(args.every, args.tasks, args.steps, args.trials, partial)
     with tempfile.TemporaryDirectory() as folder:
         sys.argv = sys.argv[:1]
         cli_args = ["--config", str(ROOT / "configs" / f"{args.config}.yaml"), "--run_dir", f"{folder}/run",
@@ -114,7 +119,7 @@ def main() -> None:
         cli = LitMetaCLI(args=cli_args, run=False)
         cli.trainer.callbacks.append(scorer)
         cli.trainer.fit(cli.model, cli.datamodule)
-    stem = f"{args.config}{args.tag}"
+    partial.unlink()
     records, reference = scorer.records, maml_rl_reference() if args.config.startswith("nav2d") else None
     learner, steps = records[-1]["curve"], [record["environment_steps"] for record in records]
     plot = plots.plot_adaptation_curves(

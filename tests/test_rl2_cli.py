@@ -9,6 +9,7 @@ import torch
 
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import main as train_main
+from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES
 from lit_meta.registry import rebuild
 
 from .conftest import (
@@ -54,7 +55,12 @@ def test_the_config_trains_and_evaluates_against_the_bandit_baselines(trained):
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     report = json.loads(next((trained / "evaluation").glob("*.json")).read_text())
-    assert set(report["return"]) == {"RL²", "UCB1", "Thompson sampling", "random"}
+    assert set(report["return"]) == {"RL²", *BANDIT_BASELINES, "random"}
+    assert set(report["tuned_baselines"]) == {
+        "ε-greedy, 10 pulls",
+        "UCB1 (tuned), 10 pulls",
+        "Gittins index, 10 pulls",
+    }
     assert report["learner"] == "RL²" and report["x_label"] == "episode of the trial"
     assert report["x_values"] == list(range(1, 11))  # the config's 10 pulls per trial
     for curve in report["return"].values():

@@ -14,15 +14,16 @@ from torch import Tensor
 from lit_meta.algorithms.rl2 import PPOConfig, ppo_update
 from lit_meta.envs.trials import Trials, collect_trials, trial_envs
 from lit_meta.errors import require, require_positive
-from lit_meta.evaluation.bandit_baselines import play_bandits
+from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES, play_bandits, tune_baseline
 from lit_meta.modules.rl_module import RLModule, progress_bar
 from lit_meta.nn.recurrent import RecurrentPolicy
-from lit_meta.seeding import default_seed, meta_step_seed, seeded_torch
+from lit_meta.seeding import default_seed, derive_generator, meta_step_seed, seeded_torch
 
 LEARNER = "RL²"
 BANDIT_ENV = "lit_meta/BernoulliBandit-v0"
-BANDIT_BASELINES = ("UCB1", "Thompson sampling")
-"""The RL² paper's baselines on bandits (Table 1), played on the same held-out tasks."""
+TUNING_BANDITS = 2000
+"""Training bandits on which the baselines' parameters are tuned (ε, UCB1's constant, Gittins' discount),
+as the RL² paper tunes them, before they play the held-out bandits."""
 RANDOM_PLAY = "random"
 """Uniformly random play on bandits: its expectation, the mean arm."""
 EVAL_CHUNK = 512
@@ -96,6 +97,7 @@ class RL2Module(RLModule):
         )  # fmt: skip
         self.optimizer_factory = optimizer
         self.policy: RecurrentPolicy | None = None
+        self.tuned_baselines: dict[str, dict] = {}
 
     # -------------------------------------------------------------------------------- wiring to data
     def bind_data(self, datamodule) -> None:
@@ -160,7 +162,8 @@ class RL2Module(RLModule):
         return LEARNER
 
     def curve_names(self) -> tuple[str, ...]:
-        """RL²; on Bernoulli bandits also UCB1, Thompson sampling and uniformly random play."""
+        """RL²; on Bernoulli bandits also the RL² paper's baselines (Table 1:
+        :data:`~lit_meta.evaluation.bandit_baselines.BANDIT_BASELINES`) and uniformly random play."""
         bandits = self.task_data is not None and self.task_data.hparams.env == BANDIT_ENV
         return (LEARNER, *BANDIT_BASELINES, RANDOM_PLAY) if bandits else (LEARNER,)
 
@@ -197,7 +200,7 @@ class RL2Module(RLModule):
     ) -> dict:
         """The baselines' reward per pull, ``[tasks, steps]``, each task played ``episodes`` times; each
         plays all tasks at once from one seed of ``split`` and ``first_index``."""
-        means = np.stack([self.task_data.make_env(task).unwrapped.arm_means() for task in tasks])
+        means = self._arm_means(tasks)
         repeated = np.repeat(means, episodes, axis=0)
         curves = {}
         for name in names:
@@ -207,11 +210,31 @@ class RL2Module(RLModule):
                 rng = np.random.default_rng(
                     meta_step_seed(self.hparams.seed, f"{name}-{split}", 0, first_index)
                 )
-                rewards = (
-                    play_bandits(name, repeated, steps, rng).reshape(len(tasks), episodes, steps).mean(1)
-                )
+                played = play_bandits(name, repeated, steps, rng, **self.tuned_parameters(name, steps))
+                rewards = played.reshape(len(tasks), episodes, steps).mean(1)
             curves[name] = torch.tensor(rewards, dtype=torch.float64)
         return curves
+
+    def _arm_means(self, tasks: list) -> np.ndarray:
+        """``[tasks, arms]``: the success probabilities of each bandit of ``tasks``."""
+        bandit, means = self.task_data.make_env(tasks[0]).unwrapped, []
+        for task in tasks:
+            bandit.set_task(task)
+            means.append(bandit.arm_means())
+        return np.stack(means)
+
+    def tuned_parameters(self, name: str, pulls: int) -> dict:
+        """The parameter of baseline ``name`` tuned for ``pulls`` pulls on :data:`TUNING_BANDITS` training
+        bandits of the family (a seed stream of their own, never the held-out ones); remembered in
+        :attr:`tuned_baselines`, which the report records."""
+        key = f"{name}, {pulls} pulls"
+        if key not in self.tuned_baselines:
+            family, seed = self.task_data.template_env().unwrapped, self.task_data.hparams.seed
+            training = family.sample_tasks(TUNING_BANDITS, derive_generator(seed, "baseline-tuning"))
+            self.tuned_baselines[key] = tune_baseline(
+                name, self._arm_means(training), pulls, derive_generator(seed, "baseline-tuning", name)
+            )
+        return self.tuned_baselines[key]
 
     def evaluation_axis(self, steps: int) -> tuple[list[int], str]:
         """Episode ``1..steps`` of a trial (on bandits, a pull)."""
@@ -219,6 +242,7 @@ class RL2Module(RLModule):
 
     def evaluation_details(self) -> dict:
         return {
+            "tuned_baselines": {key: value for key, value in self.tuned_baselines.items() if value},
             "hidden_size": self.hparams.hidden_size,
             "trained_episodes_per_trial": self.hparams.episodes_per_trial,
             "curve": "return in each episode of one trial, averaged over `episodes` trials per task",

@@ -7,11 +7,12 @@ import torch
 import lit_meta.modules.rl2 as rl2_module
 from lit_meta.datamodules import RLTaskDataModule
 from lit_meta.errors import ConfigError
+from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES, TUNED_PARAMETERS
 from lit_meta.modules import RL2Module
 from tests.modules.rl_curves import check_adaptation_curves
 
 BANDITS = "lit_meta/BernoulliBandit-v0"
-CURVES = ["RL²", "UCB1", "Thompson sampling", "random"]
+CURVES = ["RL²", *BANDIT_BASELINES, "random"]
 
 
 def bound_module(env: str = BANDITS, **data_kwargs) -> tuple[RL2Module, RLTaskDataModule]:
@@ -35,6 +36,13 @@ def test_curves_on_bandits_are_rl2_and_its_baselines_reproducible_whatever_the_b
     torch.testing.assert_close(curves["random"], arm_means.mean(1, keepdim=True).expand(3, 5))
     other_trials = module.adaptation_curves(tasks, 5, 2, "val", ("RL²",))["RL²"]  # other split, other seeds
     assert not torch.equal(other_trials, curves["RL²"])
+    # the tuned players were tuned for 5 pulls, each to a value of its grid, and the report says which
+    tuned = module.adaptation_curves(tasks, 5, 2, "test", tuple(TUNED_PARAMETERS))
+    assert all(torch.equal(tuned[name], curves[name]) for name in TUNED_PARAMETERS)
+    details = module.evaluation_details()["tuned_baselines"]
+    assert set(details) == {f"{name}, 5 pulls" for name in TUNED_PARAMETERS}
+    for name, (parameter, grid) in TUNED_PARAMETERS.items():
+        assert details[f"{name}, 5 pulls"][parameter] in grid
 
 
 def test_other_task_families_have_no_bandit_baselines():
