@@ -97,6 +97,24 @@ def test_the_navigation_config_trains_and_evaluates_on_held_out_goals(tmp_path):
     assert all(-100 <= r["mean"] <= 0 for r in report["return"]["RL²"])  # minus distances, 100 steps
 
 
+@pytest.mark.parametrize("name", ["tabular10_rl2", "tabular25_rl2"])
+def test_the_tabular_mdp_configs_train_and_evaluate(name, tmp_path):
+    """RL² on random tabular MDPs (the paper's Table 2): trials of episodes of 10 steps."""
+    assert train_main(tiny_run_args(name, tmp_path / "run")) == 0
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert_parameters_as_recorded(name, last)
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["environment_steps"] == 2 * 8 * 3 * 10  # iterations x trials x episodes x 10 steps
+    assert checkpoint["state_dict"]["policy.actor.weight"].shape == (5, 16)  # 5 actions
+    evaluated = run_script("evaluate.py", "--ckpt", str(last), "--tasks", "2", "--episodes", "2")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(next((tmp_path / "run" / "evaluation").glob("*.json")).read_text())
+    assert set(report["return"]) == {"RL²", "random", "PSRL", "optimistic PSRL", "greedy", "ε-greedy"}
+    assert report["x_values"] == [1, 2, 3]
+    # every player's episode returns are sums of 10 rewards of mean ~1: random play earns about 10
+    assert 5 < report["return"]["random"][0]["mean"] < 15
+
+
 def test_resume_is_exact(tmp_path):
     """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does."""
     assert_resume_is_exact(lambda run: tiny_run("bandits_rl2", run, 4), tmp_path)

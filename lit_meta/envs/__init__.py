@@ -15,6 +15,7 @@ from lit_meta.envs.base import Ranges, Task, TaskFamilyMixin
 from lit_meta.envs.cartpole import CartPoleTaskEnv
 from lit_meta.envs.navigation import Navigation2DEnv
 from lit_meta.envs.pendulum import PendulumTaskEnv
+from lit_meta.envs.tabular_mdp import RandomTabularMDPEnv
 from lit_meta.errors import ConfigError
 
 TASK_ENVS: dict[str, tuple[type[TaskFamilyMixin], int]] = {
@@ -22,6 +23,7 @@ TASK_ENVS: dict[str, tuple[type[TaskFamilyMixin], int]] = {
     "lit_meta/PendulumTask-v0": (PendulumTaskEnv, 200),
     "lit_meta/Navigation2D-v0": (Navigation2DEnv, 100),
     "lit_meta/BernoulliBandit-v0": (BernoulliBanditEnv, 1),
+    "lit_meta/TabularMDP-v0": (RandomTabularMDPEnv, 10),
 }
 """Registered id -> (environment class, episode horizon: the gymnasium original's, or the paper's)."""
 
@@ -124,6 +126,7 @@ __all__ = [
     "CartPoleTaskEnv",
     "Navigation2DEnv",
     "PendulumTaskEnv",
+    "RandomTabularMDPEnv",
     "Ranges",
     "Task",
     "TaskFamilyMixin",

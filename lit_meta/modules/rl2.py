@@ -12,15 +12,18 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from lit_meta.algorithms.rl2 import PPOConfig, ppo_update
+from lit_meta.envs.tabular_mdp import MDP_KEY, random_mdp
 from lit_meta.envs.trials import Trials, collect_trials, trial_envs
 from lit_meta.errors import require, require_positive
 from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES, play_bandits, tune_baseline
+from lit_meta.evaluation.mdp_baselines import MDP_BASELINES, play_mdps
 from lit_meta.modules.rl_module import RLModule, progress_bar
 from lit_meta.nn.recurrent import RecurrentPolicy
 from lit_meta.seeding import default_seed, derive_generator, meta_step_seed, seeded_torch
 
 LEARNER = "RL²"
 BANDIT_ENV = "lit_meta/BernoulliBandit-v0"
+TABULAR_ENV = "lit_meta/TabularMDP-v0"
 TUNING_BANDITS = 2000
 """Training bandits on which the baselines' parameters are tuned (ε, UCB1's constant, Gittins' discount),
 as the RL² paper tunes them, before they play the held-out bandits."""
@@ -163,9 +166,13 @@ class RL2Module(RLModule):
 
     def curve_names(self) -> tuple[str, ...]:
         """RL²; on Bernoulli bandits also the RL² paper's baselines (Table 1:
-        :data:`~lit_meta.evaluation.bandit_baselines.BANDIT_BASELINES`) and uniformly random play."""
-        bandits = self.task_data is not None and self.task_data.hparams.env == BANDIT_ENV
-        return (LEARNER, *BANDIT_BASELINES, RANDOM_PLAY) if bandits else (LEARNER,)
+        :data:`~lit_meta.evaluation.bandit_baselines.BANDIT_BASELINES`) and uniformly random play; on
+        random tabular MDPs those of its Table 2
+        (:data:`~lit_meta.evaluation.mdp_baselines.MDP_BASELINES`)."""
+        env = self.task_data.hparams.env if self.task_data is not None else None
+        if env == BANDIT_ENV:
+            return (LEARNER, *BANDIT_BASELINES, RANDOM_PLAY)
+        return (LEARNER, *MDP_BASELINES) if env == TABULAR_ENV else (LEARNER,)
 
     def compute_curves(
         self, tasks: list, names: tuple[str, ...], steps: int, episodes: int, split: str, first_index: int,
@@ -192,7 +199,8 @@ class RL2Module(RLModule):
                 }
         baselines = [name for name in names if name != LEARNER]
         if baselines:
-            curves.update(self._bandit_baselines(tasks, baselines, steps, episodes, split, first_index))
+            play = self._bandit_baselines if self.task_data.hparams.env == BANDIT_ENV else self._mdp_baselines
+            curves.update(play(tasks, baselines, steps, episodes, split, first_index))
         return {name: curves[name] for name in names}
 
     def _bandit_baselines(
@@ -213,6 +221,25 @@ class RL2Module(RLModule):
                 played = play_bandits(name, repeated, steps, rng, **self.tuned_parameters(name, steps))
                 rewards = played.reshape(len(tasks), episodes, steps).mean(1)
             curves[name] = torch.tensor(rewards, dtype=torch.float64)
+        return curves
+
+    def _mdp_baselines(self, tasks, names, steps: int, episodes: int, split: str, first_index: int) -> dict:
+        """The baselines' return in each episode ``1..steps`` of a trial, ``[tasks, steps]``, averaged over
+        ``episodes`` trials per task; each plays all tasks at once from one seed of ``split`` and
+        ``first_index``."""
+        family = self.task_data.make_env(tasks[0])
+        mdp, horizon = family.unwrapped, family.spec.max_episode_steps
+        drawn = [random_mdp(int(task[MDP_KEY]), mdp.states, mdp.actions) for task in tasks]
+        means, transitions = (
+            np.repeat(np.stack(part), episodes, axis=0) for part in zip(*drawn, strict=True)
+        )
+        curves = {}
+        for name in names:
+            rng = np.random.default_rng(meta_step_seed(self.hparams.seed, f"{name}-{split}", 0, first_index))
+            played = play_mdps(name, means, transitions, steps, horizon, rng)
+            curves[name] = torch.tensor(
+                played.reshape(len(tasks), episodes, steps).mean(1), dtype=torch.float64
+            )
         return curves
 
     def _arm_means(self, tasks: list) -> np.ndarray:
