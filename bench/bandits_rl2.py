@@ -20,22 +20,19 @@ bench/results/bandits_rl2-<setting>.png, and a markdown table printed.
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from config_runs import config_cli, fit_and_reload
 
-from lit_meta.checkpoints import load_checkpoint
-from lit_meta.cli import LitMetaCLI
 from lit_meta.errors import require
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
 from lit_meta.noise import silence_library_noise
-from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -60,18 +57,9 @@ def run(setting: str, tasks: int, minutes: float, overrides: list[str], previous
     bandits), only the baselines are played again and RL²'s numbers are kept."""
     config = SETTINGS[setting]
     with tempfile.TemporaryDirectory() as folder:
-        sys.argv = sys.argv[:1]  # the CLI reads its arguments from ``args`` only
-        cli = LitMetaCLI(
-            args=["--config", str(ROOT / "configs" / f"{config}.yaml"), "--run_dir", f"{folder}/run",
-                  "--trainer.enable_progress_bar", "false",
-                  "--trainer.max_time", f"00:00:{int(minutes)}:{int(minutes % 1 * 60):02d}", *overrides],
-            run=False,
-        )  # fmt: skip
+        cli = config_cli(config, f"{folder}/run", minutes, overrides)
         if previous is None:
-            start = time.perf_counter()
-            cli.trainer.fit(cli.model, cli.datamodule)
-            seconds, iterations = time.perf_counter() - start, cli.trainer.global_step
-            module, datamodule = rebuild(load_checkpoint(f"{folder}/run/checkpoints/last.ckpt"), "the run")
+            module, datamodule, seconds, iterations = fit_and_reload(cli, f"{folder}/run")
         else:
             require(previous["tasks"] == tasks, f"the RL² result of {setting} was scored on other tasks")
             module, datamodule = cli.model, cli.datamodule

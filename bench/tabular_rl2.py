@@ -15,20 +15,16 @@ bench/results/tabular_rl2-<n>.png, and a markdown table printed.
 
 import argparse
 import json
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from config_runs import config_cli, fit_and_reload
 
-from lit_meta.checkpoints import load_checkpoint
-from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.mdp_baselines import MDP_BASELINES
 from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
 from lit_meta.noise import silence_library_noise
-from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -46,17 +42,8 @@ PAPER_TABLE_2 = {
 def run(episodes: str, tasks: int, minutes: float, overrides: list[str]) -> dict:
     config = f"tabular{episodes}_rl2"
     with tempfile.TemporaryDirectory() as folder:
-        sys.argv = sys.argv[:1]
-        cli = LitMetaCLI(
-            args=["--config", str(ROOT / "configs" / f"{config}.yaml"), "--run_dir", f"{folder}/run",
-                  "--trainer.enable_progress_bar", "false",
-                  "--trainer.max_time", f"00:00:{int(minutes)}:{int(minutes % 1 * 60):02d}", *overrides],
-            run=False,
-        )  # fmt: skip
-        start = time.perf_counter()
-        cli.trainer.fit(cli.model, cli.datamodule)
-        seconds = time.perf_counter() - start
-        module, datamodule = rebuild(load_checkpoint(f"{folder}/run/checkpoints/last.ckpt"), "the run")
+        cli = config_cli(config, f"{folder}/run", minutes, overrides)
+        module, datamodule, seconds, iterations = fit_and_reload(cli, f"{folder}/run")
     task_list = datamodule.eval_tasks("test", tasks)
     curves = module.adaptation_curves(task_list, module.hparams.eval_steps, 1, "test", METHODS, progress=True)
     totals = {name: dict(zip(("mean", "ci"), mean_confidence_interval(curves[name].sum(1)), strict=True))
@@ -69,7 +56,7 @@ def run(episodes: str, tasks: int, minutes: float, overrides: list[str]) -> dict
     )  # fmt: skip
     return {
         "config": f"configs/{config}.yaml", "overrides": overrides, "episodes": episodes,
-        "meta_iterations": cli.trainer.global_step, "meta_training_seconds": seconds,
+        "meta_iterations": iterations, "meta_training_seconds": seconds,
         "environment_steps": module.environment_steps, "tasks": tasks, "trial_return": totals,
         "return_per_episode": per_episode, "paper": PAPER_TABLE_2.get(episodes),
         "plot": str(plot.relative_to(ROOT)),

@@ -1,5 +1,6 @@
 """Shared helpers: tiny task batches and running the command-line entry points."""
 
+import json
 import os
 import subprocess
 import sys
@@ -128,6 +129,14 @@ def train_tiny_config(name: str, run_dir: Path, omniglot_cache: Path | None = No
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert_parameters_as_recorded(name, run_dir / "checkpoints" / "last.ckpt")
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def evaluate_last_checkpoint(run_dir: Path, *args: str) -> dict:
+    """Run ``evaluate.py`` on the run's last checkpoint as a user would; it must succeed. Returns the
+    report it wrote (the run's only one)."""
+    evaluated = run_script("evaluate.py", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), *args)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    return json.loads(next((run_dir / "evaluation").glob("*.json")).read_text())
 
 
 def only_error_line(capsys) -> str:

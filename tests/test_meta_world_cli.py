@@ -2,7 +2,6 @@
 their success rate logged next to the return, and evaluate.py scores the test goals with the success rate
 per step and its confidence interval."""
 
-import json
 import math
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from lit_meta.envs import UNAVAILABLE_TASK_ENVS
 
-from .conftest import run_script, train_tiny_config
+from .conftest import evaluate_last_checkpoint, train_tiny_config
 
 ML1 = "lit_meta/MetaWorldML1-v0"
 pytestmark = pytest.mark.skipif(ML1 in UNAVAILABLE_TASK_ENVS, reason=UNAVAILABLE_TASK_ENVS.get(ML1, ""))
@@ -30,12 +29,7 @@ def test_every_ml1_config_trains_logs_success_and_evaluates_on_the_test_goals(na
         header = file.readline().strip().split(",")
     for metric in ("train/success_rate", "val/success_rate", f"val/{extra_metric}", "val/return"):
         assert metric in header, metric
-    evaluated = run_script(
-        "evaluate.py", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--tasks", "2", "--steps", "2",
-        "--episodes", "2",
-    )  # fmt: skip
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    report = json.loads(next((run_dir / "evaluation").glob("*.json")).read_text())
+    report = evaluate_last_checkpoint(run_dir, "--tasks", "2", "--steps", "2", "--episodes", "2")
     assert report["split"] == "test" and report["data"]["env"] == ML1
     final = report["final_success_rate"][learner]
     assert 0.0 <= final["mean"] <= 1.0 and math.isfinite(final["ci"])

@@ -2,13 +2,12 @@
 and optimizers restored) and evaluate by posterior sampling next to SAC from scratch; bad input ends in
 one sentence."""
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 
-from .conftest import assert_resume_is_exact, refused, run_script, tiny_run, train_tiny_config
+from .conftest import assert_resume_is_exact, evaluate_last_checkpoint, refused, tiny_run, train_tiny_config
 
 CONFIGS = ("nav2d_pearl", "cheetah_vel_pearl")
 
@@ -30,12 +29,7 @@ def test_every_pearl_config_trains_and_evaluates(name, tmp_path):
                    "train/environment_steps",
                    "val/return", "val/return_prior", "val/return_posterior"):  # fmt: skip
         assert metric in header, metric
-    evaluated = run_script(
-        "evaluate.py", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--tasks", "2", "--steps", "2",
-        "--episodes", "2",
-    )  # fmt: skip
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    report = json.loads(next((run_dir / "evaluation").glob("*.json")).read_text())
+    report = evaluate_last_checkpoint(run_dir, "--tasks", "2", "--steps", "2", "--episodes", "2")
     assert set(report["return"]) == {"PEARL", "SAC from scratch"}
     assert report["x_values"] == [1, 2]
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)

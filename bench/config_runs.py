@@ -1,0 +1,34 @@
+"""Running a shipped config as ``python train.py fit --config ...`` does, for the benchmarks."""
+
+import sys
+import time
+from pathlib import Path
+
+from lit_meta.checkpoints import load_checkpoint
+from lit_meta.cli import LitMetaCLI
+from lit_meta.registry import rebuild
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config_cli(config: str, run_dir: str, minutes: float, overrides: list[str]) -> LitMetaCLI:
+    """The CLI of ``configs/<config>.yaml`` writing to ``run_dir``, without a progress bar, its wall clock
+    capped at ``minutes``, with ``overrides``; built, not run."""
+    sys.argv = sys.argv[:1]  # the CLI reads its arguments from ``args`` only
+    hours, seconds = divmod(round(minutes * 60), 3600)
+    return LitMetaCLI(
+        args=["--config", str(ROOT / "configs" / f"{config}.yaml"), "--run_dir", run_dir,
+              "--trainer.enable_progress_bar", "false",
+              "--trainer.max_time", f"00:{hours:02d}:{seconds // 60:02d}:{seconds % 60:02d}", *overrides],
+        run=False,
+    )  # fmt: skip
+
+
+def fit_and_reload(cli: LitMetaCLI, run_dir: str) -> tuple[object, object, float, int]:
+    """Train ``cli``'s model, then rebuild it from its last checkpoint, as ``evaluate.py`` does:
+    ``(module, datamodule, training seconds, iterations)``."""
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, cli.datamodule)
+    seconds = time.perf_counter() - start
+    module, datamodule = rebuild(load_checkpoint(f"{run_dir}/checkpoints/last.ckpt"), "the run")
+    return module, datamodule, seconds, cli.trainer.global_step
