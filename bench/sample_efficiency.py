@@ -76,19 +76,27 @@ def estimate(value: dict) -> str:
     return f"{value['mean']:.1f} ± {value['ci']:.1f}"
 
 
-def maml_rl_reference() -> dict | None:
-    """MAML-RL's final held-out return on navigation and the environment steps its training took at most
-    (every episode of every meta-iteration run to the horizon), from bench/nav2d_maml_rl.py's result."""
-    path = RESULTS / "nav2d_maml_rl.json"
-    if not path.exists():
-        return None
-    result = json.loads(path.read_text())
-    iterations = result["runs"]["nav2d_maml_rl"]["meta_iterations"]
-    # configs/nav2d_maml_rl.yaml: 20 goals x 20 episodes before and after the inner step, horizon 100
-    return {
-        "after_one_step": result["after_one_step"]["MAML"],
-        "environment_steps_at_most": iterations * 20 * 40 * 100,
-    }
+def maml_rl_reference(family: str) -> dict | None:
+    """MAML-RL's final held-out return after one step on ``family`` (``nav2d`` or ``cheetah``) and the
+    environment steps its training took at most (every episode of every meta-iteration run to the
+    horizon), from bench/nav2d_maml_rl.py's or bench/cheetah_vel_maml_rl.py's result."""
+    if family == "nav2d" and (RESULTS / "nav2d_maml_rl.json").exists():
+        result = json.loads((RESULTS / "nav2d_maml_rl.json").read_text())
+        iterations = result["runs"]["nav2d_maml_rl"]["meta_iterations"]
+        # configs/nav2d_maml_rl.yaml: 20 goals x 20 episodes before and after the inner step, horizon 100
+        return {
+            "after_one_step": result["after_one_step"]["MAML"],
+            "environment_steps_at_most": iterations * 20 * 40 * 100,
+        }
+    if family == "cheetah" and (RESULTS / "cheetah_vel_maml_rl.json").exists():
+        result = json.loads((RESULTS / "cheetah_vel_maml_rl.json").read_text())
+        # configs/cheetah_vel_maml_rl.yaml: 10 velocities x 10 episodes before and after the step, 200 steps
+        after = result["return"]["meta-learned init"][1]
+        return {
+            "after_one_step": after,
+            "environment_steps_at_most": result["meta_iterations"] * 10 * 20 * 200,
+        }
+    return None
 
 
 def main() -> None:
@@ -120,7 +128,7 @@ def main() -> None:
         cli.trainer.callbacks.append(scorer)
         cli.trainer.fit(cli.model, cli.datamodule)
     partial.unlink()
-    records, reference = scorer.records, maml_rl_reference() if args.config.startswith("nav2d") else None
+    records, reference = scorer.records, maml_rl_reference(args.config.split("_")[0])
     learner, steps = records[-1]["curve"], [record["environment_steps"] for record in records]
     plot = plots.plot_adaptation_curves(
         {f"{learner}, {key}": [{"step": i, **r[name]} for i, r in enumerate(records)]

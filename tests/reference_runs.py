@@ -129,6 +129,7 @@ TINY_RUNS: dict[str, list[str]] = {
     "bandits_rl2": RL2,
     "bandits10x100_rl2": RL2,
     "nav2d_rl2": [*RL2, "--data.init_args.meta_batch_size", "4"],
+    "cheetah_vel_rl2": [*RL2, "--data.init_args.meta_batch_size", "4"],
     **{f"tabular{n}_rl2": [*RL2, "--model.init_args.episodes_per_trial", "3"] for n in (10, 25)},
     "cartpole_sb3_reptile": [
         *SB3,

@@ -97,6 +97,20 @@ def test_the_navigation_config_trains_and_evaluates_on_held_out_goals(tmp_path):
     assert all(-100 <= r["mean"] <= 0 for r in report["return"]["RL²"])  # minus distances, 100 steps
 
 
+def test_the_cheetah_velocity_config_trains_and_evaluates(tmp_path):
+    """RL² on HalfCheetah velocity (PEARL's sample-efficiency comparison): 2-episode trials of 200 steps."""
+    assert train_main(tiny_run_args("cheetah_vel_rl2", tmp_path / "run")) == 0
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert_parameters_as_recorded("cheetah_vel_rl2", last)
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["environment_steps"] == 2 * 4 * 2 * 200  # iterations x trials x episodes x horizon
+    assert checkpoint["state_dict"]["policy.actor.weight"].shape == (6, 16)  # HalfCheetah's 6 joints
+    evaluated = run_script("evaluate.py", "--ckpt", str(last), "--tasks", "2", "--episodes", "1")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(next((tmp_path / "run" / "evaluation").glob("*.json")).read_text())
+    assert set(report["return"]) == {"RL²"} and report["x_values"] == [1, 2]
+
+
 @pytest.mark.parametrize("name", ["tabular10_rl2", "tabular25_rl2"])
 def test_the_tabular_mdp_configs_train_and_evaluate(name, tmp_path):
     """RL² on random tabular MDPs (the paper's Table 2): trials of episodes of 10 steps."""
