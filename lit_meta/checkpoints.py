@@ -31,6 +31,11 @@ RENAMED_HYPERPARAMETERS: dict[str, dict[str, str]] = {
     "VarShareSACModule": {"meta_update_alpha": "meta_step_size"},
 }
 """Per module class: hyperparameter names of format-1 checkpoints and the names they have now."""
+ADDED_HYPERPARAMETERS: dict[str, dict[str, object]] = {
+    "PEARLModule": {"posterior_covariance": "diagonal"},
+}
+"""Per module class: architecture hyperparameters added since, with the value every checkpoint written
+before them had (what the module then always did)."""
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -89,15 +94,19 @@ def _check_archive(path: Path) -> None:
 
 def upgrade_checkpoint(checkpoint: dict) -> dict:
     """Convert, in place, a checkpoint of an earlier format to the current one (hyperparameters renamed
-    since are given their new names); returns it. A checkpoint without a lit-meta stamp is left alone."""
+    since are given their new names) and give it the hyperparameters added since, at the value it was
+    trained with; returns it. A checkpoint without a lit-meta stamp is left alone."""
     stamp = checkpoint.get(CHECKPOINT_KEY)
-    if not isinstance(stamp, dict) or stamp.get("format", 1) >= CHECKPOINT_FORMAT:
+    if not isinstance(stamp, dict):
         return checkpoint
     hparams = checkpoint.get("hyper_parameters", {})
-    for old, new in RENAMED_HYPERPARAMETERS.get(stamp.get("module"), {}).items():
-        if old in hparams and new not in hparams:
-            hparams[new] = hparams.pop(old)
-    stamp["format"] = CHECKPOINT_FORMAT
+    if stamp.get("format", 1) < CHECKPOINT_FORMAT:
+        for old, new in RENAMED_HYPERPARAMETERS.get(stamp.get("module"), {}).items():
+            if old in hparams and new not in hparams:
+                hparams[new] = hparams.pop(old)
+        stamp["format"] = CHECKPOINT_FORMAT
+    for name, value in ADDED_HYPERPARAMETERS.get(stamp.get("module"), {}).items():
+        hparams.setdefault(name, value)
     return checkpoint
 
 

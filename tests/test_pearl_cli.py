@@ -3,11 +3,29 @@ and optimizers restored) and evaluate by posterior sampling next to SAC from scr
 one sentence."""
 
 import math
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
-from .conftest import assert_resume_is_exact, evaluate_last_checkpoint, refused, tiny_run, train_tiny_config
+from lit_meta.checkpoints import load_checkpoint
+from lit_meta.registry import rebuild
+
+from .conftest import (
+    assert_resume_is_exact,
+    assert_same_state,
+    evaluate_last_checkpoint,
+    refused,
+    tiny_run,
+    train,
+    train_tiny_config,
+)
+from .reference_runs import LEGACY_CHECKPOINTS
+
+FULL = ["--model.init_args.posterior_covariance", "full"]
+BEFORE_FULL_COVARIANCE = LEGACY_CHECKPOINTS / "nav2d_pearl_diagonal_only.ckpt"
+"""A tiny nav2d_pearl run's last.ckpt written by commit ed10d5c, before ``posterior_covariance`` existed."""
 
 CONFIGS = ("nav2d_pearl", "cheetah_vel_pearl")
 
@@ -39,6 +57,34 @@ def test_every_pearl_config_trains_and_evaluates(name, tmp_path):
 def test_resume_is_exact(tmp_path):
     """Stopped after 2 of 4 iterations and resumed, a run ends where an uninterrupted one does."""
     assert_resume_is_exact(lambda run: tiny_run("nav2d_pearl", run, 4), tmp_path)
+
+
+def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
+    straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("nav2d_pearl", run, 4), *FULL], tmp_path)
+    checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["posterior_covariance"] == "full"
+    # the encoder's last layer: a mean and a diagonal entry per latent dimension, and the 10 entries below
+    encoder_out = [v for k, v in checkpoint["state_dict"].items() if k.startswith("agent.encoder")][-1]
+    assert encoder_out.shape == (2 * 5 + 10,)
+    report = evaluate_last_checkpoint(straight, "--tasks", "2", "--steps", "2", "--episodes", "2")
+    assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
+
+
+def test_a_checkpoint_from_before_full_covariances_loads_resumes_and_evaluates(tmp_path):
+    stored = torch.load(BEFORE_FULL_COVARIANCE, weights_only=True)
+    assert "posterior_covariance" not in stored["hyper_parameters"]
+    module, _ = rebuild(load_checkpoint(BEFORE_FULL_COVARIANCE), source=str(BEFORE_FULL_COVARIANCE))
+    assert module.hparams.posterior_covariance == "diagonal"
+    assert_same_state(stored["state_dict"], module.state_dict(), "state_dict")
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(BEFORE_FULL_COVARIANCE, run_dir / "checkpoints" / "last.ckpt")
+    train([*tiny_run("nav2d_pearl", run_dir, stored["global_step"] + 1), "--ckpt_path", "last"])
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == stored["global_step"] + 1
+    assert resumed["hyper_parameters"]["posterior_covariance"] == "diagonal"
+    report = evaluate_last_checkpoint(run_dir, "--tasks", "2", "--steps", "2", "--episodes", "2")
+    assert set(report["return"]) == {"PEARL", "SAC from scratch"}
 
 
 @pytest.mark.parametrize(
@@ -91,6 +137,7 @@ def test_short_pearl_run_on_navigation_learns_to_use_its_context():
     ("override", "message"),
     [
         (["--model.init_args.latent_size", "3"], "trained with latent_size=5"),
+        (FULL, "trained with posterior_covariance='diagonal'"),
         (
             ["--data.init_args.env", "lit_meta/PendulumTask-v0"],
             "trained on other observation or action spaces",

@@ -4,9 +4,12 @@ context transitions.
 
 The encoder maps each context transition (s, a, r, s′) to a Gaussian factor Ψ(z | c_n); the posterior is
 their product, q(z | c) ∝ Π_n Ψ(z | c_n) (permutation-invariant), kept near the unit Gaussian prior by
-β·KL(q(z | c) ‖ N(0, I)). The critics see z with its gradient (the critic loss trains the encoder); the
-actor, the temperature and the critics' targets see it detached, as the paper's code does. The SAC itself
-is :class:`~lit_meta.algorithms.sac.SoftActorCritic` over observations extended with z.
+β·KL(q(z | c) ‖ N(0, I)). The paper's factors are diagonal; ``posterior_covariance="full"`` gives each a
+full precision matrix (their product adds them), so that one transition may pin down a direction of z
+that is not an axis, as a distance-only reward does on 2D navigation (docs/benchmarks.md). The critics
+see z with its gradient (the critic loss trains the encoder); the actor, the temperature and the
+critics' targets see it detached, as the paper's code does. The SAC itself is
+:class:`~lit_meta.algorithms.sac.SoftActorCritic` over observations extended with z.
 
 No Lightning here: :class:`~lit_meta.modules.PEARLModule` collects the data and schedules the updates.
 """
@@ -23,6 +26,8 @@ from lit_meta.nn.mlp import MLP
 
 MIN_VARIANCE = 1e-7
 """The smallest variance of a Gaussian factor (the paper's code clamps there too)."""
+COVARIANCES = ("diagonal", "full")
+"""The Gaussian factors an encoder may output: the paper's diagonal ones, or full precision matrices."""
 PEARL_GROUPS = (*OPTIMIZED_GROUPS, "encoder")
 """The parameter groups of :meth:`PEARLAgent.parameter_groups`, each stepped by its own optimizer."""
 
@@ -45,25 +50,80 @@ def product_of_gaussians(
     return variance * (precisions * means).sum(-2), variance
 
 
+def product_of_full_gaussians(
+    means: Tensor, precision_factors: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """The normalised product of Gaussian factors ``N(means[..., n, :], Λ_n⁻¹)`` over ``n``, each given by
+    a lower-triangular ``precision_factors[..., n, :, :]`` ``L_n`` with ``Λ_n = L_n L_nᵀ``: precision
+    ``Λ = Σ_n Λ_n`` and mean ``μ = Λ⁻¹ Σ_n Λ_n μ_n``. Returns the mean ``[..., L]`` and the covariance
+    ``Λ⁻¹`` ``[..., L, L]``; ``mask`` as :func:`product_of_gaussians`. Solved in double precision: a sum of
+    a hundred sharp factors is close to singular in single."""
+    factors = precision_factors.double()
+    precisions = factors @ factors.transpose(-1, -2)
+    if mask is not None:
+        precisions = precisions * mask[..., None, None].double()
+    information = (precisions @ means.double()[..., None]).sum(-3)
+    cholesky = torch.linalg.cholesky(precisions.sum(-3))
+    mean = torch.cholesky_solve(information, cholesky)[..., 0]
+    return mean.to(means.dtype), torch.cholesky_inverse(cholesky).to(means.dtype)
+
+
+def is_full(mean: Tensor, variance: Tensor) -> bool:
+    """Whether ``variance`` is a covariance matrix per mean (``[..., L, L]``) rather than a diagonal."""
+    return variance.dim() > mean.dim()
+
+
 def kl_to_standard_normal(mean: Tensor, variance: Tensor) -> Tensor:
-    """``KL(N(mean, diag variance) ‖ N(0, I)) = ½ Σ_d (σ_d² + μ_d² − 1 − log σ_d²)``, over the last dim."""
-    return 0.5 * (variance + mean.pow(2) - 1.0 - variance.log()).sum(-1)
+    """``KL(N(mean, Σ) ‖ N(0, I)) = ½ (tr Σ + |μ|² − L − log det Σ)``, over the last dim: ``Σ = diag
+    variance`` (``½ Σ_d (σ_d² + μ_d² − 1 − log σ_d²)``), or the covariance ``[..., L, L]`` itself."""
+    if not is_full(mean, variance):
+        return 0.5 * (variance + mean.pow(2) - 1.0 - variance.log()).sum(-1)
+    log_det = 2.0 * torch.linalg.cholesky(variance).diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    trace = variance.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return 0.5 * (trace + mean.pow(2).sum(-1) - mean.shape[-1] - log_det)
+
+
+def marginal_variance(mean: Tensor, variance: Tensor) -> Tensor:
+    """Each latent dimension's variance ``[..., L]``, whichever form ``variance`` has."""
+    return variance.diagonal(dim1=-2, dim2=-1) if is_full(mean, variance) else variance
 
 
 class ContextEncoder(nn.Module):
-    """An MLP from one transition's features to the mean and variance (softplus) of its Gaussian factor."""
+    """An MLP from one transition's features to the mean and variance (softplus) of its Gaussian factor,
+    or (``covariance="full"``) to its mean and the lower-triangular factor of its precision: the diagonal
+    ``1/√softplus``, as the diagonal factor's, and free entries below it."""
 
-    def __init__(self, feature_size: int, latent_size: int, hidden_sizes: Sequence[int] = (200, 200, 200)):
+    def __init__(
+        self,
+        feature_size: int,
+        latent_size: int,
+        hidden_sizes: Sequence[int] = (200, 200, 200),
+        covariance: str = "diagonal",
+    ):
         super().__init__()
         require_positive("latent_size", latent_size)
-        self.latent_size = latent_size
-        self.network = MLP(feature_size, 2 * latent_size, list(hidden_sizes), "relu")
+        require(
+            covariance in COVARIANCES,
+            f"posterior_covariance must be one of {COVARIANCES}, got {covariance!r}",
+        )
+        self.latent_size, self.full = latent_size, covariance == "full"
+        below = latent_size * (latent_size - 1) // 2 if self.full else 0
+        self.network = MLP(feature_size, 2 * latent_size + below, list(hidden_sizes), "relu")
 
     def forward(self, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The posterior's mean and variance ``[..., L]`` given context ``features [..., N, F]``."""
+        """The posterior's mean and variance ``[..., L]`` (diagonal) or covariance ``[..., L, L]`` (full)
+        given context ``features [..., N, F]``."""
         flat = self.network(features.reshape(-1, features.shape[-1]))
-        means, raw = flat.reshape(*features.shape[:-1], -1).chunk(2, dim=-1)
-        return product_of_gaussians(means, F.softplus(raw), mask)
+        flat = flat.reshape(*features.shape[:-1], -1)
+        size = self.latent_size
+        means, raw = flat[..., :size], flat[..., size : 2 * size]
+        variances = F.softplus(raw)
+        if not self.full:
+            return product_of_gaussians(means, variances, mask)
+        factors = torch.diag_embed(variances.clamp_min(MIN_VARIANCE).rsqrt())
+        rows, columns = torch.tril_indices(size, size, offset=-1, device=flat.device)
+        factors[..., rows, columns] = flat[..., 2 * size :]
+        return product_of_full_gaussians(means, factors, mask)
 
 
 class PEARLAgent(nn.Module):
@@ -76,6 +136,8 @@ class PEARLAgent(nn.Module):
 
     :param reward_scale: rewards are multiplied by it in the critic's target (the paper: 5 on its
         locomotion tasks), which sets how much return weighs against entropy.
+    :param posterior_covariance: ``"diagonal"`` Gaussian factors (the paper) or ``"full"`` precision
+        matrices (:class:`ContextEncoder`).
     """
 
     def __init__(
@@ -92,6 +154,7 @@ class PEARLAgent(nn.Module):
         init_temperature: float = 1.0,
         kl_weight: float = 0.1,
         reward_scale: float = 1.0,
+        posterior_covariance: str = "diagonal",
     ) -> None:
         super().__init__()
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
@@ -99,7 +162,7 @@ class PEARLAgent(nn.Module):
         require_positive("latent_size", latent_size)
         self.latent_size, self.kl_weight, self.reward_scale = latent_size, kl_weight, reward_scale
         self.encoder = ContextEncoder(
-            2 * observation_size + action_size + 1, latent_size, encoder_hidden_sizes
+            2 * observation_size + action_size + 1, latent_size, encoder_hidden_sizes, posterior_covariance
         )
         self.sac = SoftActorCritic(
             observation_size + latent_size, action_size, action_low, action_high, hidden_sizes, gamma, tau,
@@ -119,8 +182,16 @@ class PEARLAgent(nn.Module):
 
     @staticmethod
     def sample_latent(mean: Tensor, variance: Tensor) -> Tensor:
-        """``z = μ + σ·ε`` (reparameterised, torch's global generator)."""
+        """``z = μ + σ·ε``, or ``μ + C ε`` with ``C Cᵀ = Σ`` for a full covariance (reparameterised,
+        torch's global generator)."""
+        if is_full(mean, variance):
+            return mean + (torch.linalg.cholesky(variance) @ torch.randn_like(mean)[..., None])[..., 0]
         return mean + variance.sqrt() * torch.randn_like(mean)
+
+    @staticmethod
+    def repeat(mean: Tensor, variance: Tensor, count: int) -> tuple[Tensor, Tensor]:
+        """One posterior ``[L]`` (its variance ``[L]`` or ``[L, L]``) as ``count`` identical rows."""
+        return mean.expand(count, *mean.shape), variance.expand(count, *variance.shape)
 
     def policy(self, latent: Tensor, deterministic: bool = False) -> "LatentPolicy":
         """The actor with z fixed (``[E, L]``, one per environment, or ``[L]``), as a policy of
@@ -157,7 +228,10 @@ class PEARLAgent(nn.Module):
         }
         stats = {f"{name}_loss": loss.detach() for name, loss in losses.items()}
         stats.update(
-            critic_stats, **policy_stats, kl=kl.detach() / tasks, posterior_std=variance.sqrt().mean()
+            critic_stats,
+            **policy_stats,
+            kl=kl.detach() / tasks,
+            posterior_std=marginal_variance(mean, variance).sqrt().mean(),
         )
         return losses, {name: value.detach() for name, value in stats.items()}
 
@@ -214,11 +288,15 @@ class _Actions:
 
 
 __all__ = [
+    "COVARIANCES",
     "PEARL_GROUPS",
     "ContextEncoder",
     "LatentPolicy",
     "PEARLAgent",
     "context_features",
+    "is_full",
     "kl_to_standard_normal",
+    "marginal_variance",
+    "product_of_full_gaussians",
     "product_of_gaussians",
 ]

@@ -17,6 +17,8 @@ k+1 with z from the posterior of episodes 1..k (deterministic actions). The curv
 1..K, is compared with SAC learning the task from scratch over its first K episodes.
 """
 
+from typing import Literal
+
 import numpy as np
 import torch
 from pytorch_lightning.cli import OptimizerCallable
@@ -60,11 +62,13 @@ class PEARLModule(RLModule):
     :param eval_episodes: trials per held-out task, run side by side (each samples its own z).
     :param seed: seeds the networks and every iteration (default: the global seed).
     :param optimizer: the optimizer of each group (actor, critics, temperature, encoder).
+    :param posterior_covariance: the encoder's Gaussian factors: ``diagonal`` (the paper) or ``full``
+        precision matrices (:class:`~lit_meta.algorithms.pearl.ContextEncoder`).
     """
 
     CPU_REASON = "collects its episodes on the CPU (its networks are small)"
 
-    ARCHITECTURE_HPARAMS = ("latent_size", "hidden_sizes", "encoder_hidden_sizes")
+    ARCHITECTURE_HPARAMS = ("latent_size", "hidden_sizes", "encoder_hidden_sizes", "posterior_covariance")
 
     def __init__(
         self,
@@ -89,6 +93,7 @@ class PEARLModule(RLModule):
         eval_episodes: int = 4,
         seed: int | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
+        posterior_covariance: Literal["diagonal", "full"] = "diagonal",
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
@@ -125,6 +130,7 @@ class PEARLModule(RLModule):
                     *sizes, space.action_space.low, space.action_space.high, hparams.latent_size,
                     hparams.hidden_sizes, hparams.encoder_hidden_sizes, hparams.gamma, hparams.tau,
                     hparams.init_temperature, hparams.kl_weight, hparams.reward_scale,
+                    hparams.posterior_covariance,
                 )  # fmt: skip
             self.rl_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
             self.context_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
@@ -160,8 +166,7 @@ class PEARLModule(RLModule):
             context = self.context_replay.sample(
                 task_id, self.hparams.context_size, stream_generator(seed, 0)
             )
-            mean, variance = self.agent.posterior(context)
-            mean, variance = mean.expand(episodes, -1), variance.expand(episodes, -1)
+            mean, variance = self.agent.repeat(*self.agent.posterior(context), episodes)
         else:
             mean, variance = self.agent.prior(episodes)
         latent = self.agent.sample_latent(mean, variance)

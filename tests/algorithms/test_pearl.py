@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 from lit_meta.algorithms.pearl import (
     PEARL_GROUPS,
+    ContextEncoder,
     PEARLAgent,
     context_features,
     kl_to_standard_normal,
+    product_of_full_gaussians,
     product_of_gaussians,
 )
 from lit_meta.envs import make_task_env
@@ -93,6 +95,97 @@ def test_the_kl_term_matches_torch_distributions():
     ).sum(-1)
     torch.testing.assert_close(kl_to_standard_normal(mean, variance), expected)
     assert kl_to_standard_normal(torch.zeros(4), torch.ones(4)).item() == 0.0
+
+
+# --- full precision matrices (posterior_covariance="full") -------------------------------------------------
+
+
+def test_diagonal_precision_factors_multiply_as_the_papers_diagonal_factors():
+    generator = torch.Generator().manual_seed(1)
+    means, variances = (
+        torch.randn(2, 6, 3, generator=generator),
+        torch.rand(2, 6, 3, generator=generator) + 0.1,
+    )
+    mask = torch.tensor([[1, 1, 0, 1, 0, 0], [1, 1, 1, 1, 1, 0]], dtype=torch.float32)
+    mean, covariance = product_of_full_gaussians(means, torch.diag_embed(variances.rsqrt()), mask)
+    expected_mean, expected_variance = product_of_gaussians(means, variances, mask)
+    torch.testing.assert_close(mean, expected_mean)
+    torch.testing.assert_close(covariance, torch.diag_embed(expected_variance))
+
+
+def test_two_oblique_constraints_meet_where_the_closed_form_says():
+    """Each factor is sharp along one direction that is not an axis (a line in z-space), which no diagonal
+    factor can express; the product is the Gaussian of precision Λ₁ + Λ₂ and mean (Λ₁ + Λ₂)⁻¹(Λ₁μ₁ + Λ₂μ₂),
+    here almost exactly where the two lines cross."""
+    directions = np.array([[1.0, 1.0], [1.0, -2.0]]) / np.sqrt([[2.0], [5.0]])
+    means = np.array([[0.5, 0.5], [2.0, -1.0]])  # line 1: x + y = 1; line 2: x − 2y = 4
+    factors = []
+    for direction in directions:  # precision 1e4·uuᵀ + 1e-2·I, as a lower-triangular factor
+        factors.append(np.linalg.cholesky(1e4 * np.outer(direction, direction) + 1e-2 * np.eye(2)))
+    mean, covariance = product_of_full_gaussians(torch.tensor(means), torch.tensor(np.stack(factors)).tril())
+    precisions = [f @ f.T for f in factors]
+    expected_covariance = np.linalg.inv(sum(precisions))
+    expected_mean = expected_covariance @ sum(p @ m for p, m in zip(precisions, means, strict=True))
+    np.testing.assert_allclose(mean.numpy(), expected_mean, rtol=1e-9)
+    np.testing.assert_allclose(covariance.numpy(), expected_covariance, rtol=1e-9)
+    np.testing.assert_allclose(mean.numpy(), [2.0, -1.0], atol=1e-3)  # x + y = 1 and x − 2y = 4
+
+
+def test_the_full_kl_term_matches_torch_distributions():
+    generator = torch.Generator().manual_seed(0)
+    root = torch.randn(5, 4, 4, generator=generator, dtype=torch.float64)
+    covariance = root @ root.transpose(-1, -2) + 0.1 * torch.eye(4, dtype=torch.float64)
+    mean = torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    standard = torch.distributions.MultivariateNormal(
+        torch.zeros(4, dtype=torch.float64), torch.eye(4).double()
+    )
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(mean, covariance), standard
+    )
+    torch.testing.assert_close(kl_to_standard_normal(mean, covariance), expected)
+    diagonal = torch.rand(5, 4, generator=generator, dtype=torch.float64) + 0.1
+    torch.testing.assert_close(
+        kl_to_standard_normal(mean, torch.diag_embed(diagonal)), kl_to_standard_normal(mean, diagonal)
+    )
+
+
+def test_sampled_latents_follow_a_full_covariance():
+    covariance = torch.tensor([[1.0, 0.8], [0.8, 2.0]])
+    torch.manual_seed(0)
+    z = PEARLAgent.sample_latent(*PEARLAgent.repeat(torch.tensor([1.0, -2.0]), covariance, 40000))
+    np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -2.0], atol=0.03)
+    np.testing.assert_allclose(np.cov(z.numpy().T), covariance.numpy(), rtol=0.05)
+
+
+def test_a_full_encoder_with_nothing_below_the_diagonal_is_the_diagonal_encoder():
+    """The full factor's diagonal is the diagonal factor's 1/σ: with its extra outputs at zero, the full
+    encoder's posterior is the paper's."""
+    torch.manual_seed(0)
+    diagonal, full = ContextEncoder(7, 3, (16,)), ContextEncoder(7, 3, (16,), "full")
+    with torch.no_grad():
+        for (_, got), (_, source) in zip(full.named_parameters(), diagonal.named_parameters(), strict=True):
+            got.zero_()
+            got[: len(source)] = source  # the last layer's first 2L outputs; the 3 below-diagonal ones stay 0
+    features = torch.randn(2, 9, 7)
+    mean, covariance = full(features)
+    expected_mean, expected_variance = diagonal(features)
+    torch.testing.assert_close(mean, expected_mean)
+    torch.testing.assert_close(covariance, torch.diag_embed(expected_variance))
+    assert full.network(features.reshape(-1, 7)).shape[-1] == 2 * 3 + 3
+
+
+def test_a_full_agent_trains_its_encoder_from_the_critic_loss_and_the_kl_term():
+    agent = make_agent(posterior_covariance="full")
+    context, batch = random_batch(3, 10, seed=2), random_batch(3, 8, seed=3)
+    losses, stats = agent.losses(context, batch)
+    gradients = torch.autograd.grad(losses["encoder"], list(agent.encoder.parameters()))
+    assert all(torch.isfinite(g).all() for g in gradients) and gradients[-1].abs().sum() > 0
+    assert stats["kl"] > 0 and stats["posterior_std"] > 0
+
+
+def test_an_unknown_covariance_is_refused():
+    with pytest.raises(ConfigError, match="posterior_covariance must be one of"):
+        make_agent(posterior_covariance="banded")
 
 
 def reference_encoder_loss(agent: PEARLAgent, context, batch, seed: int) -> torch.Tensor:
