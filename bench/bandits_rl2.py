@@ -36,7 +36,8 @@ from lit_meta.noise import silence_library_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-SETTINGS = {"5x10": "bandits_rl2", "10x100": "bandits10x100_rl2"}
+SETTINGS = {"5x10": "bandits_rl2", "10x10": "bandits10x10_rl2", "5x100": "bandits5x100_rl2",
+            "10x100": "bandits10x100_rl2"}  # fmt: skip
 """Arms x pulls per trial -> config."""
 BASELINES = tuple(BANDIT_BASELINES)
 METHODS = ("RL²", *BASELINES, "random", "best arm")

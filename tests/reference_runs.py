@@ -127,7 +127,7 @@ TINY_RUNS: dict[str, list[str]] = {
     **{f"omniglot_protonet_{name}": OMNIGLOT_PROTONET for name in ("5w1s", "20w1s")},
     **{name: MAML_RL for name in ("nav2d_maml_rl", "nav2d_pretrained_rl", "cheetah_vel_maml_rl")},
     "bandits_rl2": RL2,
-    "bandits10x100_rl2": RL2,
+    **{f"bandits{setting}_rl2": RL2 for setting in ("10x100", "10x10", "5x100")},
     "nav2d_rl2": [*RL2, "--data.init_args.meta_batch_size", "4"],
     "cheetah_vel_rl2": [*RL2, "--data.init_args.meta_batch_size", "4"],
     **{f"tabular{n}_rl2": [*RL2, "--model.init_args.episodes_per_trial", "3"] for n in (10, 25)},

@@ -73,13 +73,18 @@ def test_the_config_trains_and_evaluates_against_the_bandit_baselines(trained):
         assert f"cumulative return of a trial, {name}:" in evaluated.stdout
 
 
-def test_the_10_arm_100_pull_config_trains(tmp_path):
-    assert train_main(tiny_run_args("bandits10x100_rl2", tmp_path / "run")) == 0
-    assert_parameters_as_recorded("bandits10x100_rl2", tmp_path / "run" / "checkpoints" / "last.ckpt")
+@pytest.mark.parametrize(
+    ("name", "arms", "pulls"),
+    [("bandits10x100_rl2", 10, 100), ("bandits10x10_rl2", 10, 10), ("bandits5x100_rl2", 5, 100)],
+)
+def test_the_other_table_1_bandit_configs_train(name, arms, pulls, tmp_path):
+    assert train_main(tiny_run_args(name, tmp_path / "run")) == 0
+    assert_parameters_as_recorded(name, tmp_path / "run" / "checkpoints" / "last.ckpt")
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2
-    assert checkpoint["state_dict"]["policy.actor.weight"].shape == (10, 16)  # 10 arms
-    assert checkpoint["hyper_parameters"]["eval_steps"] == 100  # pulls per trial
+    assert checkpoint["state_dict"]["policy.actor.weight"].shape == (arms, 16)
+    assert checkpoint["hyper_parameters"]["eval_steps"] == pulls  # pulls per trial
+    assert checkpoint["environment_steps"] == 2 * 8 * pulls  # iterations x trials x pulls
 
 
 def test_the_navigation_config_trains_and_evaluates_on_held_out_goals(tmp_path):
