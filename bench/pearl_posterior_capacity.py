@@ -1,0 +1,106 @@
+"""How well can PEARL's product of Gaussian factors locate a 2D-navigation goal from one episode of context?
+
+Supervised, with no RL in the way: PEARL's :class:`~lit_meta.algorithms.pearl.ContextEncoder` reads the
+(s, a, r, s′) transitions of one episode of ``lit_meta/Navigation2D-v0`` and is trained to maximise the
+likelihood of the goal's embedding (g_x, g_y, g_x² + g_y²) under its posterior. A distance-only reward
+makes each transition a circle around s′, a line in that embedding (|g|² − 2 s′·g = r² − |s′|²), which a
+full precision matrix can express and a diagonal one (the paper's) cannot. The episodes are those of a
+policy that does not know the goal: it heads for a point of its own, uniform in the goal square, at full
+speed with Gaussian noise (σ = 0.03), as PEARL's episode with z from the prior does.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py
+
+Prints, for each kind of factor, the mean distance between the posterior mean's (g_x, g_y) and the goal
+on 2,000 new episodes; the result goes to bench/results/pearl_posterior_capacity.json.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full
+from lit_meta.envs import make_task_env
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ENV = "lit_meta/Navigation2D-v0"
+NOISE = 0.03
+
+
+def episodes(count: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` episodes' transitions ``[count, 100, 7]`` (s, a, r, s′) and their goals ``[count, 2]``."""
+    env = make_task_env(ENV)
+    contexts, goals = [], []
+    for _ in range(count):
+        goal, heading = rng.uniform(-0.5, 0.5, 2), rng.uniform(-0.5, 0.5, 2)
+        env.unwrapped.set_task({"goal_x": goal[0], "goal_y": goal[1]})
+        observation, _ = env.reset()
+        rows, done = [], False
+        while not done:
+            action = np.clip(
+                np.clip(heading - observation, -0.1, 0.1) + NOISE * rng.standard_normal(2), -0.1, 0.1
+            )
+            next_observation, reward, terminated, truncated, _ = env.step(action.astype(np.float32))
+            rows.append([*observation, *action, reward, *next_observation])
+            observation, done = next_observation, terminated or truncated
+        rows += [rows[-1]] * (100 - len(rows))  # an episode that reached the goal: its last step repeated
+        contexts.append(rows)
+        goals.append(goal)
+    return torch.tensor(np.array(contexts), dtype=torch.float32), torch.tensor(
+        np.array(goals), dtype=torch.float32
+    )
+
+
+def embedding(goals: torch.Tensor) -> torch.Tensor:
+    return torch.cat([goals, goals.pow(2).sum(-1, keepdim=True)], -1)
+
+
+def log_likelihood(mean: torch.Tensor, variance: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if is_full(mean, variance):
+        return torch.distributions.MultivariateNormal(mean, covariance_matrix=variance).log_prob(target)
+    return torch.distributions.Normal(mean, variance.sqrt()).log_prob(target).sum(-1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train_episodes", type=int, default=20000)
+    parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    train_context, train_goals = episodes(args.train_episodes, rng)
+    test_context, test_goals = episodes(2000, rng)
+    print(f"{args.train_episodes + 2000} episodes in {time.perf_counter() - started:.0f} s", flush=True)
+    centre_error = float(test_goals.norm(dim=-1).mean())
+    result = {"train_episodes": args.train_episodes, "updates": args.updates, "batch": args.batch,
+              "noise": NOISE, "centre_guess_error": centre_error, "error": {}}  # fmt: skip
+    for covariance in COVARIANCES:
+        torch.manual_seed(0)
+        encoder = ContextEncoder(7, 3, (128, 128), covariance)
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+        for _ in range(args.updates):
+            chosen = torch.randint(args.train_episodes, (args.batch,))
+            loss = -log_likelihood(*encoder(train_context[chosen]), embedding(train_goals[chosen])).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            mean, _ = encoder(test_context)
+        errors = (mean[:, :2] - test_goals).norm(dim=-1)
+        result["error"][covariance] = {"mean": float(errors.mean()), "median": float(errors.median())}
+        print(
+            f"{covariance} factors: goal error {errors.mean():.3f} (median {errors.median():.3f})", flush=True
+        )
+    print(f"guessing the centre of the square: {result['centre_guess_error']:.3f}")
+    (RESULTS / "pearl_posterior_capacity.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
