@@ -50,7 +50,9 @@ def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
     assert torch.equal(again.actions, trials.actions) and torch.equal(again.hiddens, trials.hiddens)
 
 
-@pytest.mark.parametrize("env_id", ["lit_meta/CartPoleTask-v0", "lit_meta/PendulumTask-v0"])
+@pytest.mark.parametrize(
+    "env_id", ["lit_meta/CartPoleTask-v0", "lit_meta/PendulumTask-v0", "lit_meta/TabularMDP-v0"]
+)
 def test_acting_step_by_step_equals_replaying_the_trial_as_one_sequence(env_id):
     envs = family_envs(env_id, 3)
     policy = policy_for(envs)
