@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full
+from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full_covariance
 from lit_meta.envs import make_task_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,7 +59,7 @@ def embedding(goals: torch.Tensor) -> torch.Tensor:
 
 
 def log_likelihood(mean: torch.Tensor, variance: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if is_full(mean, variance):
+    if is_full_covariance(mean, variance):
         return torch.distributions.MultivariateNormal(mean, covariance_matrix=variance).log_prob(target)
     return torch.distributions.Normal(mean, variance.sqrt()).log_prob(target).sum(-1)
 

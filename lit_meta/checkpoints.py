@@ -99,7 +99,7 @@ def upgrade_checkpoint(checkpoint: dict) -> dict:
     stamp = checkpoint.get(CHECKPOINT_KEY)
     if not isinstance(stamp, dict):
         return checkpoint
-    hparams = checkpoint.get("hyper_parameters", {})
+    hparams = checkpoint.setdefault("hyper_parameters", {})
     if stamp.get("format", 1) < CHECKPOINT_FORMAT:
         for old, new in RENAMED_HYPERPARAMETERS.get(stamp.get("module"), {}).items():
             if old in hparams and new not in hparams:

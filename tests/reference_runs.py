@@ -29,7 +29,8 @@ REFERENCE_PARAMETERS = FIXTURES / "reference_parameters.json"
 LEGACY_CHECKPOINTS = FIXTURES / "checkpoints"
 LEGACY = ("sine_maml", "sine_reptile", "nav2d_maml_rl", "bandits_rl2", "cartpole_sb3_reptile",
           "pendulum_varshare_sac")  # fmt: skip
-"""The configs whose tiny checkpoints are kept as fixtures (one per module, a few kB each)."""
+"""The configs whose tiny checkpoints are kept as fixtures (one per module, a few kB each; PEARL's, kept
+since its posterior_covariance was added, is tests/fixtures/checkpoints/nav2d_pearl_diagonal_only.ckpt)."""
 
 SINE = [
     "--trainer.max_steps", "4",

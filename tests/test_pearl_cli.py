@@ -3,29 +3,20 @@ and optimizers restored) and evaluate by posterior sampling next to SAC from scr
 one sentence."""
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from lit_meta.checkpoints import load_checkpoint
-from lit_meta.registry import rebuild
-
 from .conftest import (
     assert_resume_is_exact,
-    assert_same_state,
     evaluate_last_checkpoint,
     refused,
     tiny_run,
-    train,
     train_tiny_config,
 )
-from .reference_runs import LEGACY_CHECKPOINTS
 
 FULL = ["--model.init_args.posterior_covariance", "full"]
-BEFORE_FULL_COVARIANCE = LEGACY_CHECKPOINTS / "nav2d_pearl_diagonal_only.ckpt"
-"""A tiny nav2d_pearl run's last.ckpt written by commit ed10d5c, before ``posterior_covariance`` existed."""
 
 CONFIGS = ("nav2d_pearl", "cheetah_vel_pearl")
 
@@ -68,23 +59,6 @@ def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
     assert encoder_out.shape == (2 * 5 + 10,)
     report = evaluate_last_checkpoint(straight, "--tasks", "2", "--steps", "2", "--episodes", "2")
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
-
-
-def test_a_checkpoint_from_before_full_covariances_loads_resumes_and_evaluates(tmp_path):
-    stored = torch.load(BEFORE_FULL_COVARIANCE, weights_only=True)
-    assert "posterior_covariance" not in stored["hyper_parameters"]
-    module, _ = rebuild(load_checkpoint(BEFORE_FULL_COVARIANCE), source=str(BEFORE_FULL_COVARIANCE))
-    assert module.hparams.posterior_covariance == "diagonal"
-    assert_same_state(stored["state_dict"], module.state_dict(), "state_dict")
-    run_dir = tmp_path / "run"
-    (run_dir / "checkpoints").mkdir(parents=True)
-    shutil.copyfile(BEFORE_FULL_COVARIANCE, run_dir / "checkpoints" / "last.ckpt")
-    train([*tiny_run("nav2d_pearl", run_dir, stored["global_step"] + 1), "--ckpt_path", "last"])
-    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert resumed["global_step"] == stored["global_step"] + 1
-    assert resumed["hyper_parameters"]["posterior_covariance"] == "diagonal"
-    report = evaluate_last_checkpoint(run_dir, "--tasks", "2", "--steps", "2", "--episodes", "2")
-    assert set(report["return"]) == {"PEARL", "SAC from scratch"}
 
 
 @pytest.mark.parametrize(

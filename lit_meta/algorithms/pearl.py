@@ -56,8 +56,9 @@ def product_of_full_gaussians(
     """The normalised product of Gaussian factors ``N(means[..., n, :], Λ_n⁻¹)`` over ``n``, each given by
     a lower-triangular ``precision_factors[..., n, :, :]`` ``L_n`` with ``Λ_n = L_n L_nᵀ``: precision
     ``Λ = Σ_n Λ_n`` and mean ``μ = Λ⁻¹ Σ_n Λ_n μ_n``. Returns the mean ``[..., L]`` and the covariance
-    ``Λ⁻¹`` ``[..., L, L]``; ``mask`` as :func:`product_of_gaussians`. Solved in double precision: a sum of
-    a hundred sharp factors is close to singular in single."""
+    ``Λ⁻¹`` ``[..., L, L]``; ``mask`` as :func:`product_of_gaussians`. Solved in double precision, and the
+    covariance stays double: a hundred factors sharp along one direction make it too ill-conditioned for a
+    Cholesky factorisation in single precision."""
     factors = precision_factors.double()
     precisions = factors @ factors.transpose(-1, -2)
     if mask is not None:
@@ -65,10 +66,10 @@ def product_of_full_gaussians(
     information = (precisions @ means.double()[..., None]).sum(-3)
     cholesky = torch.linalg.cholesky(precisions.sum(-3))
     mean = torch.cholesky_solve(information, cholesky)[..., 0]
-    return mean.to(means.dtype), torch.cholesky_inverse(cholesky).to(means.dtype)
+    return mean.to(means.dtype), torch.cholesky_inverse(cholesky)
 
 
-def is_full(mean: Tensor, variance: Tensor) -> bool:
+def is_full_covariance(mean: Tensor, variance: Tensor) -> bool:
     """Whether ``variance`` is a covariance matrix per mean (``[..., L, L]``) rather than a diagonal."""
     return variance.dim() > mean.dim()
 
@@ -76,16 +77,19 @@ def is_full(mean: Tensor, variance: Tensor) -> bool:
 def kl_to_standard_normal(mean: Tensor, variance: Tensor) -> Tensor:
     """``KL(N(mean, Σ) ‖ N(0, I)) = ½ (tr Σ + |μ|² − L − log det Σ)``, over the last dim: ``Σ = diag
     variance`` (``½ Σ_d (σ_d² + μ_d² − 1 − log σ_d²)``), or the covariance ``[..., L, L]`` itself."""
-    if not is_full(mean, variance):
+    if not is_full_covariance(mean, variance):
         return 0.5 * (variance + mean.pow(2) - 1.0 - variance.log()).sum(-1)
-    log_det = 2.0 * torch.linalg.cholesky(variance).diagonal(dim1=-2, dim2=-1).log().sum(-1)
-    trace = variance.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return 0.5 * (trace + mean.pow(2).sum(-1) - mean.shape[-1] - log_det)
+    covariance = variance.double()
+    log_det = 2.0 * torch.linalg.cholesky(covariance).diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    trace = covariance.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return (0.5 * (trace + mean.double().pow(2).sum(-1) - mean.shape[-1] - log_det)).to(mean.dtype)
 
 
 def marginal_variance(mean: Tensor, variance: Tensor) -> Tensor:
     """Each latent dimension's variance ``[..., L]``, whichever form ``variance`` has."""
-    return variance.diagonal(dim1=-2, dim2=-1) if is_full(mean, variance) else variance
+    if is_full_covariance(mean, variance):
+        return variance.diagonal(dim1=-2, dim2=-1).to(mean.dtype)
+    return variance
 
 
 class ContextEncoder(nn.Module):
@@ -172,7 +176,8 @@ class PEARLAgent(nn.Module):
     # --- the latent variable ---------------------------------------------------------------------------
 
     def posterior(self, context: Mapping[str, Tensor], mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Mean and variance ``[..., L]`` of q(z | c) for context transitions ``[..., N, ...]``."""
+        """Mean ``[..., L]`` and variance ``[..., L]`` (or, full, covariance ``[..., L, L]``) of q(z | c) for
+        context transitions ``[..., N, ...]``."""
         return self.encoder(context_features(context), mask)
 
     def prior(self, count: int) -> tuple[Tensor, Tensor]:
@@ -184,12 +189,13 @@ class PEARLAgent(nn.Module):
     def sample_latent(mean: Tensor, variance: Tensor) -> Tensor:
         """``z = μ + σ·ε``, or ``μ + C ε`` with ``C Cᵀ = Σ`` for a full covariance (reparameterised,
         torch's global generator)."""
-        if is_full(mean, variance):
-            return mean + (torch.linalg.cholesky(variance) @ torch.randn_like(mean)[..., None])[..., 0]
+        if is_full_covariance(mean, variance):
+            noise = torch.randn_like(mean).to(variance.dtype)[..., None]
+            return mean + (torch.linalg.cholesky(variance) @ noise)[..., 0].to(mean.dtype)
         return mean + variance.sqrt() * torch.randn_like(mean)
 
     @staticmethod
-    def repeat(mean: Tensor, variance: Tensor, count: int) -> tuple[Tensor, Tensor]:
+    def repeat_posterior(mean: Tensor, variance: Tensor, count: int) -> tuple[Tensor, Tensor]:
         """One posterior ``[L]`` (its variance ``[L]`` or ``[L, L]``) as ``count`` identical rows."""
         return mean.expand(count, *mean.shape), variance.expand(count, *variance.shape)
 
@@ -294,7 +300,7 @@ __all__ = [
     "LatentPolicy",
     "PEARLAgent",
     "context_features",
-    "is_full",
+    "is_full_covariance",
     "kl_to_standard_normal",
     "marginal_variance",
     "product_of_full_gaussians",

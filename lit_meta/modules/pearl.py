@@ -166,7 +166,7 @@ class PEARLModule(RLModule):
             context = self.context_replay.sample(
                 task_id, self.hparams.context_size, stream_generator(seed, 0)
             )
-            mean, variance = self.agent.repeat(*self.agent.posterior(context), episodes)
+            mean, variance = self.agent.repeat_posterior(*self.agent.posterior(context), episodes)
         else:
             mean, variance = self.agent.prior(episodes)
         latent = self.agent.sample_latent(mean, variance)

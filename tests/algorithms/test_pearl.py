@@ -110,7 +110,7 @@ def test_diagonal_precision_factors_multiply_as_the_papers_diagonal_factors():
     mean, covariance = product_of_full_gaussians(means, torch.diag_embed(variances.rsqrt()), mask)
     expected_mean, expected_variance = product_of_gaussians(means, variances, mask)
     torch.testing.assert_close(mean, expected_mean)
-    torch.testing.assert_close(covariance, torch.diag_embed(expected_variance))
+    torch.testing.assert_close(covariance.float(), torch.diag_embed(expected_variance))
 
 
 def test_two_oblique_constraints_meet_where_the_closed_form_says():
@@ -152,7 +152,7 @@ def test_the_full_kl_term_matches_torch_distributions():
 def test_sampled_latents_follow_a_full_covariance():
     covariance = torch.tensor([[1.0, 0.8], [0.8, 2.0]])
     torch.manual_seed(0)
-    z = PEARLAgent.sample_latent(*PEARLAgent.repeat(torch.tensor([1.0, -2.0]), covariance, 40000))
+    z = PEARLAgent.sample_latent(*PEARLAgent.repeat_posterior(torch.tensor([1.0, -2.0]), covariance, 40000))
     np.testing.assert_allclose(z.mean(0).numpy(), [1.0, -2.0], atol=0.03)
     np.testing.assert_allclose(np.cov(z.numpy().T), covariance.numpy(), rtol=0.05)
 
@@ -170,17 +170,40 @@ def test_a_full_encoder_with_nothing_below_the_diagonal_is_the_diagonal_encoder(
     mean, covariance = full(features)
     expected_mean, expected_variance = diagonal(features)
     torch.testing.assert_close(mean, expected_mean)
-    torch.testing.assert_close(covariance, torch.diag_embed(expected_variance))
+    torch.testing.assert_close(covariance.float(), torch.diag_embed(expected_variance))
     assert full.network(features.reshape(-1, 7)).shape[-1] == 2 * 3 + 3
 
 
-def test_a_full_agent_trains_its_encoder_from_the_critic_loss_and_the_kl_term():
+def test_a_full_agent_trains_every_output_of_its_encoder_and_the_entries_below_the_diagonal_count():
     agent = make_agent(posterior_covariance="full")
     context, batch = random_batch(3, 10, seed=2), random_batch(3, 8, seed=3)
     losses, stats = agent.losses(context, batch)
     gradients = torch.autograd.grad(losses["encoder"], list(agent.encoder.parameters()))
-    assert all(torch.isfinite(g).all() for g in gradients) and gradients[-1].abs().sum() > 0
+    assert all(torch.isfinite(g).all() for g in gradients)
+    below_diagonal = gradients[-1][
+        2 * LATENT :
+    ]  # the last layer's bias: the precision's off-diagonal entries
+    assert below_diagonal.shape == (LATENT * (LATENT - 1) // 2,) and below_diagonal.abs().min() > 0
     assert stats["kl"] > 0 and stats["posterior_std"] > 0
+    with torch.no_grad():
+        agent.encoder.network[-1].bias[2 * LATENT :] = 0.5
+    _, covariance = agent.posterior({key: value[0] for key, value in context.items()})
+    assert (covariance - torch.diag_embed(covariance.diagonal())).abs().max() > 1e-4  # not diagonal
+
+
+def test_a_posterior_sharp_along_an_oblique_direction_samples_and_scores_in_single_precision():
+    """A hundred factors of precision 1e6 along (1, 1, 0, 0, 0)/√2: the covariance is too ill-conditioned
+    for a single-precision Cholesky, so it is kept in double; z and the KL come out finite, in single."""
+    direction = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0], dtype=torch.float64) / math.sqrt(2)
+    factor = torch.linalg.cholesky(1e6 * torch.outer(direction, direction) + 1e-2 * torch.eye(5).double())
+    means = torch.randn(100, 5)
+    mean, covariance = product_of_full_gaussians(means, factor.float().expand(100, 5, 5))
+    torch.manual_seed(0)
+    z = PEARLAgent.sample_latent(*PEARLAgent.repeat_posterior(mean, covariance, 8))
+    kl = kl_to_standard_normal(mean, covariance)
+    assert z.dtype == kl.dtype == torch.float32 and torch.isfinite(z).all() and torch.isfinite(kl)
+    spread = ((z - mean).double() @ direction).abs().max()
+    assert spread < 1e-3  # sharp along the direction: σ = 1/√(100·1e6) = 1e-4
 
 
 def test_an_unknown_covariance_is_refused():
