@@ -110,12 +110,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="adaptation steps (default: the module's)")
     parser.add_argument("--trials", type=int, default=None, help="per measurement (default: the module's)")
     parser.add_argument("--tag", default="", help="suffix of the result files (for runs with overrides)")
+    parser.add_argument(
+        "--finish_partial",
+        action="store_true",
+        help="train nothing: write the results of a run stopped early from its .partial.json",
+    )
     parser.add_argument("overrides", nargs="*", help="further train.py arguments, e.g. --model.init_args.x=1")
     args = parser.parse_args()
     silence_library_noise()
     torch.set_num_threads(1)
     stem = f"{args.config}{args.tag}"
     partial = RESULTS / f"{stem}-sample-efficiency.partial.json"
+    records = json.loads(partial.read_text()) if args.finish_partial else train_and_score(args, partial)
+    partial.unlink()
+    write_results(args, stem, records)
+
+
+def train_and_score(args: argparse.Namespace, partial: Path) -> list[dict]:
+    """Train the config as train.py does, scored every ``args.every`` iterations; the records."""
     scorer = HeldOutReturn(args.every, args.tasks, args.steps, args.trials, partial)
     with tempfile.TemporaryDirectory() as folder:
         sys.argv = sys.argv[:1]
@@ -127,8 +139,12 @@ def main() -> None:
         cli = LitMetaCLI(args=cli_args, run=False)
         cli.trainer.callbacks.append(scorer)
         cli.trainer.fit(cli.model, cli.datamodule)
-    partial.unlink()
-    records, reference = scorer.records, maml_rl_reference(args.config.split("_")[0])
+    return scorer.records
+
+
+def write_results(args: argparse.Namespace, stem: str, records: list[dict]) -> None:
+    """The result JSON, its plot, the family plot and a markdown table of ``records``."""
+    reference = maml_rl_reference(args.config.split("_")[0])
     learner, steps = records[-1]["curve"], [record["environment_steps"] for record in records]
     plot = plots.plot_adaptation_curves(
         {f"{learner}, {key}": [{"step": i, **r[name]} for i, r in enumerate(records)]
