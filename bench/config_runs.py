@@ -1,5 +1,6 @@
 """Running a shipped config as ``python train.py fit --config ...`` does, for the benchmarks."""
 
+import csv
 import sys
 import time
 from pathlib import Path
@@ -30,5 +31,18 @@ def fit_and_reload(cli: LitMetaCLI, run_dir: str) -> tuple[object, object, float
     start = time.perf_counter()
     cli.trainer.fit(cli.model, cli.datamodule)
     seconds = time.perf_counter() - start
-    module, datamodule = rebuild(load_checkpoint(f"{run_dir}/checkpoints/last.ckpt"), "the run")
+    checkpoint = load_checkpoint(f"{run_dir}/checkpoints/last.ckpt")
+    module, datamodule = rebuild(checkpoint, "the run")
+    if hasattr(module, "environment_steps"):  # an RL module's count, which weights alone do not carry
+        module.environment_steps = checkpoint.get("environment_steps", 0)
     return module, datamodule, seconds, cli.trainer.global_step
+
+
+def validation_curve(run_dir: str, metric: str = "val/return") -> list[dict[str, float]]:
+    """``metric`` at each validation of the run in ``run_dir``, from its CSV log: ``[{step, value}]``."""
+    with open(next(Path(run_dir, "csv").glob("version_*/metrics.csv"))) as file:
+        return [
+            {"step": int(row["step"]), "value": float(row[metric])}
+            for row in csv.DictReader(file)
+            if row.get(metric)
+        ]

@@ -50,6 +50,18 @@ def test_resume_is_exact(tmp_path):
     assert_resume_is_exact(lambda run: tiny_run("nav2d_pearl", run, 4), tmp_path)
 
 
+def test_posterior_context_episodes_and_sampled_adaptation_resume_exactly_and_evaluate(tmp_path):
+    extra = [
+        "--model.init_args.posterior_context_episodes",
+        "1",
+        "--model.init_args.adaptation_actions",
+        "sampled",
+    ]
+    straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("nav2d_pearl", run, 4), *extra], tmp_path)
+    report = evaluate_last_checkpoint(straight, "--tasks", "2", "--steps", "2", "--episodes", "2")
+    assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
+
+
 def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
     straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("nav2d_pearl", run, 4), *FULL], tmp_path)
     checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
@@ -67,6 +79,10 @@ def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
         (["--model.init_args.kl_weight", "-0.1"], "kl_weight must not be negative"),
         (["--model.init_args.context_size", "0"], "context_size must be positive"),
         (["--model.init_args.posterior_episodes", "-1"], "posterior_episodes must not be negative"),
+        (
+            ["--model.init_args.posterior_context_episodes", "-1"],
+            "posterior_context_episodes must not be negative",
+        ),
         (["--data.init_args.train_tasks", "null"], "set data.train_tasks"),
         (["--trainer.accelerator", "gpu"], "the trainer settings cannot run here"),
     ],
@@ -105,6 +121,69 @@ def test_short_pearl_run_on_navigation_learns_to_use_its_context():
     curve = module.adaptation_curves(module.train_tasks, 3, 4, "test", ("PEARL",))["PEARL"]
     prior, posterior = curve[:, 0].mean().item(), curve[:, 1:].mean().item()
     assert posterior > prior + 8, (prior, posterior)
+
+
+def tiny_navigation_pearl(**overrides):
+    """A PEARL module on two navigation goals, one refreshed per iteration, small enough for a test."""
+    from lit_meta.datamodules import RLTaskDataModule
+    from lit_meta.modules import PEARLModule
+
+    data = RLTaskDataModule(
+        env="lit_meta/Navigation2D-v0", train_tasks=2, meta_batch_size=1, epoch_length=2, val_tasks=1, seed=0
+    )
+    settings = dict(
+        hidden_sizes=[16], encoder_hidden_sizes=[16], initial_episodes=1, tasks_per_iteration=1,
+        prior_episodes=1, posterior_episodes=0, gradient_steps=2, task_batch_size=2, context_size=8,
+        batch_size=8, seed=0,
+    )  # fmt: skip
+    return PEARLModule(**{**settings, **overrides}), data
+
+
+def fit_iterations(module, data, iterations: int) -> None:
+    import pytorch_lightning as pl
+
+    pl.Trainer(
+        max_steps=iterations, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    ).fit(module, data)  # fmt: skip
+
+
+def test_posterior_context_episodes_fill_the_context_buffer_with_posterior_episodes():
+    """The paper code's ``num_steps_posterior``: a refreshed task's context buffer holds its prior episode
+    and then an episode played with z from the posterior of that context, in its RL buffer too; without
+    them (the default) it holds the prior episode alone, the same one."""
+    sizes = {}
+    for extra in (0, 1):
+        module, data = tiny_navigation_pearl(posterior_context_episodes=extra)
+        calls, collect = [], module.collect
+        module.collect = lambda *args, log=calls, play=collect: log.append(args) or play(*args)
+        fit_iterations(module, data, 1)
+        refreshed = calls[-1][0] if extra == 0 else calls[-2][0]
+        sizes[extra] = (module.context_replay.size(refreshed), module.rl_replay.size(refreshed))
+        flags = [(posterior, into_context) for _, _, _, posterior, into_context in calls]
+        # the initial episodes of both goals, then the prior episode, then (with extra) the posterior one
+        assert flags == [(False, True)] * 3 + [(True, True)] * extra, flags
+    (context_alone, rl_alone), (context, rl) = sizes[0], sizes[1]
+    assert context > context_alone > 0 and rl - rl_alone == context - context_alone
+
+
+@pytest.mark.parametrize("actions", ["deterministic", "sampled"])
+def test_adaptation_plays_mean_or_sampled_actions_as_configured(actions):
+    """``adaptation_actions`` decides how every episode of posterior sampling on a new task is played, and
+    it matters: mean and sampled actions score differently on the same task and seeds."""
+    module, data = tiny_navigation_pearl(adaptation_actions=actions)
+    fit_iterations(module, data, 1)
+    played, policy = [], module.agent.policy
+    module.agent.policy = lambda latent, deterministic=False: (
+        played.append(deterministic) or policy(latent, deterministic)
+    )
+    torch.manual_seed(0)
+    returns = module.posterior_sampling(module.train_tasks[0], seed=5, steps=3, trials=2)
+    assert played == [actions == "deterministic"] * 3
+    module.agent.policy = policy
+    module.hparams.adaptation_actions = "sampled" if actions == "deterministic" else "deterministic"
+    torch.manual_seed(0)
+    assert module.posterior_sampling(module.train_tasks[0], seed=5, steps=3, trials=2) != returns
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ batch of ``batch_size`` from its RL buffer the SAC losses. Everything random in 
 seed and the step, and the buffers are saved in checkpoints, so a resumed run is the uninterrupted one.
 
 On a task it has never seen, PEARL adapts by posterior sampling: episode 1 with z from the prior, episode
-k+1 with z from the posterior of episodes 1..k (deterministic actions). The curve, the return in episodes
+k+1 with z from the posterior of episodes 1..k (mean actions by default, as the paper's code evaluates; or
+sampled, as its Algorithm 2). The curve, the return in episodes
 1..K, is compared with SAC learning the task from scratch over its first K episodes.
 """
 
@@ -52,7 +53,11 @@ class PEARLModule(RLModule):
     :param initial_episodes: episodes per training task, z from the prior, before the first update.
     :param tasks_per_iteration: training tasks whose data is refreshed each iteration.
     :param prior_episodes: episodes per refreshed task with z from the prior (context and RL buffers).
-    :param posterior_episodes: episodes per refreshed task with z from the posterior (RL buffer only).
+    :param posterior_episodes: episodes per refreshed task with z from the posterior (RL buffer only; the
+        paper code's ``num_extra_rl_steps_posterior``).
+    :param posterior_context_episodes: episodes per refreshed task with z from the posterior into the
+        context and RL buffers (the paper code's ``num_steps_posterior``), so that the encoder also learns
+        from the context it reads after the first episode of a new task.
     :param gradient_steps: updates per iteration.
     :param task_batch_size: tasks per update (the paper's meta-batch, 16).
     :param context_size: context transitions per task and update (the paper: 100).
@@ -60,6 +65,9 @@ class PEARLModule(RLModule):
     :param buffer_size: capacity of each task's RL buffer (its context buffer holds the same).
     :param eval_steps: K, the episodes on a held-out task (the adaptation curve's x axis).
     :param eval_episodes: trials per held-out task, run side by side (each samples its own z).
+    :param adaptation_actions: how a held-out task's episodes are played: ``deterministic`` (the mean
+        action, as the paper's code evaluates) or ``sampled`` (the paper's Algorithm 2, the same stochastic
+        policy whose episodes fill the context buffers in training).
     :param seed: seeds the networks and every iteration (default: the global seed).
     :param optimizer: the optimizer of each group (actor, critics, temperature, encoder).
     :param posterior_covariance: the encoder's Gaussian factors: ``diagonal`` (the paper) or ``full``
@@ -94,6 +102,8 @@ class PEARLModule(RLModule):
         seed: int | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         posterior_covariance: Literal["diagonal", "full"] = "diagonal",
+        posterior_context_episodes: int = 0,
+        adaptation_actions: Literal["deterministic", "sampled"] = "deterministic",
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
@@ -108,7 +118,10 @@ class PEARLModule(RLModule):
             "eval_steps": eval_steps, "eval_episodes": eval_episodes, "reward_scale": reward_scale,
         }.items():  # fmt: skip
             require_positive(name, value)
-        require(posterior_episodes >= 0, f"posterior_episodes must not be negative, got {posterior_episodes}")
+        for name, value in {
+            "posterior_episodes": posterior_episodes, "posterior_context_episodes": posterior_context_episodes
+        }.items():  # fmt: skip
+            require(value >= 0, f"{name} must not be negative, got {value}")
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
         self.optimizer_factory = optimizer
         self.agent: PEARLAgent | None = None
@@ -199,6 +212,16 @@ class PEARLModule(RLModule):
             for index, task_id in enumerate(refreshed.tolist()):
                 self.context_replay.clear(task_id)
                 prior.append(self.collect(task_id, hparams.prior_episodes, seed("prior", index), False, True))
+                if hparams.posterior_context_episodes:
+                    posterior.append(
+                        self.collect(
+                            task_id,
+                            hparams.posterior_context_episodes,
+                            seed("posterior_context", index),
+                            True,
+                            True,
+                        )
+                    )
                 if hparams.posterior_episodes:
                     posterior.append(
                         self.collect(
@@ -244,7 +267,7 @@ class PEARLModule(RLModule):
     def posterior_sampling(self, task: dict, seed: int, steps: int, trials: int) -> list[float]:
         """The mean return over ``trials`` side-by-side trials of each of ``steps`` episodes on ``task``:
         episode 1 with z from the prior, episode k + 1 with z from the posterior of episodes 1..k of the
-        same trial (each trial its own context and its own z), deterministic actions."""
+        same trial (each trial its own context and its own z), actions as ``adaptation_actions`` says."""
         sampler, context, returns = self.sampler(trials), None, []
         for episode in range(steps):
             if context is None:
@@ -253,7 +276,9 @@ class PEARLModule(RLModule):
                 mean, variance = self.agent.posterior(context, context["mask"])
             latent = self.agent.sample_latent(mean, variance)
             collected = sampler.sample(
-                self.agent.policy(latent, deterministic=True), task, seed + episode * trials
+                self.agent.policy(latent, deterministic=self.hparams.adaptation_actions == "deterministic"),
+                task,
+                seed + episode * trials,
             )
             returns.append(collected.returns.mean().item())
             self.record_success(collected.successes)
@@ -295,6 +320,7 @@ class PEARLModule(RLModule):
         hparams = self.hparams
         return {
             "latent_size": hparams.latent_size,
+            "adaptation_actions": hparams.adaptation_actions,
             "curve": "return in episodes 1..K: PEARL by posterior sampling (episode 1 with z from the "
             "prior), SAC from scratch learning online",
         }
