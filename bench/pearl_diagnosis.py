@@ -9,7 +9,13 @@ plays them and ``--trials`` trials per goal:
   policy earns when some z tells it the goal (an upper bound on what a good posterior could give it);
 - ``stochastic_context``: episode 2 after an episode 1 played with sampled actions (wider context);
 - ``linear_r2``: how much of the goal's coordinates a linear map of the posterior mean after episode 1
-  explains (leave-one-goal-out R²).
+  explains (leave-one-goal-out R²);
+- ``probe_error``: how much of the goal the posterior after one episode carries at all: a small network
+  reading the posterior mean is trained to predict the goal on 3/4 of ``--probe_goals`` goals, and its
+  mean distance from the goal on the other 1/4 is reported, for an episode 1 played with mean actions
+  (``deterministic``, what ``evaluate.py`` plays by default) and with sampled actions (``sampled``, the
+  policy whose episodes fill the context buffers in training); ``centre`` is the error of guessing the
+  centre of the square.
 
     python train.py fit --config configs/nav2d_pearl.yaml --run_dir runs/nav2d_pearl --trainer.max_steps 25
     OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_diagnosis.py --ckpt runs/nav2d_pearl/checkpoints/last.ckpt
@@ -83,6 +89,44 @@ def diagnose(module, tasks: list[dict], trials: int, candidates: int) -> dict:
     return result
 
 
+def probe_error(latents: torch.Tensor, goals: torch.Tensor, updates: int = 3000) -> float:
+    """Mean distance from the goal of a two-layer network's estimate from ``latents``, trained on the first
+    3/4 of the goals and scored on the rest."""
+    torch.manual_seed(0)
+    split = 3 * len(goals) // 4
+    scale = latents[:split].std(0) + 1e-6
+    inputs = (latents - latents[:split].mean(0)) / scale
+    network = torch.nn.Sequential(
+        torch.nn.Linear(inputs.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
+        torch.nn.Linear(64, 2),
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(updates):
+        loss = (network(inputs[:split]) - goals[:split]).pow(2).sum(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((network(inputs[split:]) - goals[split:]).norm(dim=-1).mean())
+
+
+def goal_probe(module, tasks: list[dict]) -> dict:
+    """``probe_error`` (module docstring) after an episode 1 with mean and with sampled actions."""
+    agent, sampler, result = module.agent.eval(), module.sampler(1), {}
+    goals = torch.tensor([[task["goal_x"], task["goal_y"]] for task in tasks], dtype=torch.float32)
+    for actions in ("deterministic", "sampled"):
+        latents = []
+        with torch.no_grad():
+            for index, task in enumerate(tasks):
+                prior = agent.sample_latent(*agent.prior(1))
+                episode = sampler.sample(agent.policy(prior, actions == "deterministic"), task, 7 * index)
+                context = _append_trials(None, episode)
+                latents.append(agent.posterior(context, context["mask"])[0].float()[0])
+        result[actions] = probe_error(torch.stack(latents), goals)
+    result["centre"] = float(goals[3 * len(goals) // 4 :].norm(dim=-1).mean())
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,6 +135,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--candidates", type=int, default=64)
+    parser.add_argument("--probe_goals", type=int, default=600)
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     silence_library_noise()
@@ -100,9 +145,11 @@ def main() -> None:
     iterations = checkpoint["global_step"]
     module, data = rebuild(checkpoint, source=f"checkpoint {args.ckpt}")
     result = diagnose(module, data.eval_tasks("test", args.tasks), args.trials, args.candidates)
+    result["probe_error"] = goal_probe(module, data.eval_tasks("test", args.probe_goals))
     result = {"checkpoint": args.ckpt, "iterations": iterations, "tasks": args.tasks, **result}
     for key, value in result.items():
-        shown = f"{value['mean']:.1f} ± {value['ci']:.1f}" if isinstance(value, dict) else value
+        estimate = isinstance(value, dict) and "ci" in value
+        shown = f"{value['mean']:.1f} ± {value['ci']:.1f}" if estimate else value
         print(f"{key}: {shown}")
     (RESULTS / f"pearl_diagnosis{args.tag}.json").write_text(json.dumps(result, indent=2))
 

@@ -1,17 +1,23 @@
 """How well can PEARL's product of Gaussian factors locate a 2D-navigation goal from one episode of context?
 
 Supervised, with no RL in the way: PEARL's :class:`~lit_meta.algorithms.pearl.ContextEncoder` reads the
-(s, a, r, s′) transitions of one episode of ``lit_meta/Navigation2D-v0`` and is trained to maximise the
-likelihood of the goal's embedding (g_x, g_y, g_x² + g_y²) under its posterior. A distance-only reward
-makes each transition a circle around s′, a line in that embedding (|g|² − 2 s′·g = r² − |s′|²), which a
-full precision matrix can express and a diagonal one (the paper's) cannot. The episodes are those of a
-policy that does not know the goal: it heads for a point of its own, uniform in the goal square, at full
-speed with Gaussian noise (σ = 0.03), as PEARL's episode with z from the prior does.
+(s, a, r, s′) transitions of one episode of ``lit_meta/Navigation2D-v0``, trained two ways:
+
+- ``fixed``: z is the goal's embedding (g_x, g_y, g_x² + g_y²), the encoder maximises its likelihood under
+  the posterior. A distance-only reward makes each transition a circle around s′, a line in that embedding
+  (|g|² − 2 s′·g = r² − |s′|²), which a full precision matrix can express and a diagonal one cannot.
+- ``learned``: z is PEARL's 5-dimensional latent, free as in PEARL, and a small network reading the
+  posterior mean is trained with the encoder to predict the goal (squared error): how much of the goal a
+  posterior can carry to a policy that reads z, as PEARL's does.
+
+The episodes are those of a policy that does not know the goal: it heads for a point of its own, uniform
+in the goal square, at full speed with Gaussian noise (σ = 0.03), as PEARL's episode with z from the prior
+does.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py
 
-Prints, for each kind of factor, the mean distance between the posterior mean's (g_x, g_y) and the goal
-on 2,000 new episodes; the result goes to bench/results/pearl_posterior_capacity.json.
+Prints, for each way and kind of factor, the mean distance between the estimated goal and the goal on
+2,000 new episodes; the result goes to bench/results/pearl_posterior_capacity.json.
 """
 
 import argparse
@@ -28,6 +34,8 @@ from lit_meta.envs import make_task_env
 RESULTS = Path(__file__).resolve().parent / "results"
 ENV = "lit_meta/Navigation2D-v0"
 NOISE = 0.03
+LATENT = 5
+"""PEARL's latent size (the paper's and configs/nav2d_pearl.yaml's)."""
 
 
 def episodes(count: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,6 +72,33 @@ def log_likelihood(mean: torch.Tensor, variance: torch.Tensor, target: torch.Ten
     return torch.distributions.Normal(mean, variance.sqrt()).log_prob(target).sum(-1)
 
 
+def train(way: str, covariance: str, contexts: torch.Tensor, goals: torch.Tensor, updates: int, batch: int):
+    """An encoder (and, for ``learned``, a goal read-out of its posterior mean) trained ``updates`` times;
+    returns the function from contexts to estimated goals."""
+    torch.manual_seed(0)
+    encoder = ContextEncoder(7, 3 if way == "fixed" else LATENT, (128, 128), covariance)
+    readout = torch.nn.Sequential(
+        torch.nn.Linear(LATENT, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 2),
+    )  # fmt: skip
+    parameters = [*encoder.parameters(), *(readout.parameters() if way == "learned" else ())]
+    optimizer = torch.optim.Adam(parameters, lr=1e-3)
+    if way == "fixed":
+        estimate = lambda context: encoder(context)[0][:, :2].float()  # noqa: E731
+    else:
+        estimate = lambda context: readout(encoder(context)[0].float())  # noqa: E731
+    for _ in range(updates):
+        chosen = torch.randint(len(contexts), (batch,))
+        if way == "fixed":
+            loss = -log_likelihood(*encoder(contexts[chosen]), embedding(goals[chosen])).mean()
+        else:
+            loss = (estimate(contexts[chosen]) - goals[chosen]).pow(2).sum(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return estimate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,23 +116,17 @@ def main() -> None:
     centre_error = float(test_goals.norm(dim=-1).mean())
     result = {"train_episodes": args.train_episodes, "updates": args.updates, "batch": args.batch,
               "noise": NOISE, "centre_guess_error": centre_error, "error": {}}  # fmt: skip
-    for covariance in COVARIANCES:
-        torch.manual_seed(0)
-        encoder = ContextEncoder(7, 3, (128, 128), covariance)
-        optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
-        for _ in range(args.updates):
-            chosen = torch.randint(args.train_episodes, (args.batch,))
-            loss = -log_likelihood(*encoder(train_context[chosen]), embedding(train_goals[chosen])).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            mean, _ = encoder(test_context)
-        errors = (mean[:, :2] - test_goals).norm(dim=-1)
-        result["error"][covariance] = {"mean": float(errors.mean()), "median": float(errors.median())}
-        print(
-            f"{covariance} factors: goal error {errors.mean():.3f} (median {errors.median():.3f})", flush=True
-        )
+    for way in ("fixed", "learned"):
+        for covariance in COVARIANCES:
+            estimate = train(way, covariance, train_context, train_goals, args.updates, args.batch)
+            with torch.no_grad():
+                errors = (estimate(test_context) - test_goals).norm(dim=-1)
+            result["error"].setdefault(way, {})[covariance] = {
+                "mean": float(errors.mean()),
+                "median": float(errors.median()),
+            }
+            mean, median = errors.mean(), errors.median()
+            print(f"{way} z, {covariance} factors: goal error {mean:.3f} (median {median:.3f})", flush=True)
     print(f"guessing the centre of the square: {result['centre_guess_error']:.3f}")
     (RESULTS / "pearl_posterior_capacity.json").write_text(json.dumps(result, indent=2))
 
