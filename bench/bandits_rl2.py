@@ -131,20 +131,20 @@ def run(setting: str, tasks: int, minutes: float, overrides: list[str], previous
 
 
 def plot_training(setting: str, row: dict) -> Path | None:
-    """RL²'s validation return along its training (``val_tasks`` bandits of the validation split) against
-    the held-out cumulative reward of the Gittins index player, or ``None`` without a recorded curve."""
+    """RL²'s validation reward per pull along its training (``val_tasks`` bandits of the validation split)
+    against the Gittins index player's on the held-out bandits, or ``None`` without a recorded curve."""
     curve = row.get("validation_curve")
     if not curve:
         return None
-    steps = [point["step"] for point in curve]
     gittins = row["cumulative_reward"]["Gittins index"]
+    per_pull = {"mean": gittins["mean"] / row["pulls"], "ci": gittins["ci"] / row["pulls"]}
     curves = {
         "RL², validation bandits": [{"step": p["step"], "mean": p["value"], "ci": math.nan} for p in curve],
-        "Gittins index, held-out bandits": [{"step": step, **gittins} for step in steps],
+        "Gittins index, held-out bandits": [{"step": p["step"], **per_pull} for p in curve],
     }
     return plots.plot_adaptation_curves(
         curves, RESULTS / f"bandits_rl2-{setting}-training.png", f"RL² training, {setting} Bernoulli bandits",
-        ylabel="cumulative reward of a trial", xlabel="PPO iteration",
+        ylabel="reward per pull", xlabel="PPO iteration",
     )  # fmt: skip
 
 
