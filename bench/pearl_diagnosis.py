@@ -33,6 +33,7 @@ import torch
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.evaluation.stats import mean_confidence_interval
 from lit_meta.modules.pearl import _append_trials
+from lit_meta.nn.mlp import MLP
 from lit_meta.noise import silence_library_noise
 from lit_meta.registry import rebuild
 
@@ -96,10 +97,7 @@ def probe_error(latents: torch.Tensor, goals: torch.Tensor, updates: int = 3000)
     split = 3 * len(goals) // 4
     scale = latents[:split].std(0) + 1e-6
     inputs = (latents - latents[:split].mean(0)) / scale
-    network = torch.nn.Sequential(
-        torch.nn.Linear(inputs.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
-        torch.nn.Linear(64, 2),
-    )  # fmt: skip
+    network = MLP(inputs.shape[1], 2, [64, 64])
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-4)
     for _ in range(updates):
         loss = (network(inputs[:split]) - goals[:split]).pow(2).sum(-1).mean()

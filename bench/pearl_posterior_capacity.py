@@ -30,6 +30,7 @@ import torch
 
 from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full_covariance
 from lit_meta.envs import make_task_env
+from lit_meta.nn.mlp import MLP
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENV = "lit_meta/Navigation2D-v0"
@@ -77,10 +78,7 @@ def train(way: str, covariance: str, contexts: torch.Tensor, goals: torch.Tensor
     returns the function from contexts to estimated goals."""
     torch.manual_seed(0)
     encoder = ContextEncoder(7, 3 if way == "fixed" else LATENT, (128, 128), covariance)
-    readout = torch.nn.Sequential(
-        torch.nn.Linear(LATENT, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 2),
-    )  # fmt: skip
+    readout = MLP(LATENT, 2, [128, 128])
     parameters = [*encoder.parameters(), *(readout.parameters() if way == "learned" else ())]
     optimizer = torch.optim.Adam(parameters, lr=1e-3)
     if way == "fixed":
