@@ -13,9 +13,10 @@ one thread, wall clock capped by ``--minutes``), then its last checkpoint plays 
     python bench/bandits_rl2.py --settings 5x10 10x100 --tasks 2000
     python bench/bandits_rl2.py --settings 10x100 --model.init_args.hidden_size 128   # CLI overrides
     python bench/bandits_rl2.py --settings 5x10 10x100 --baselines_only   # new baselines, RL² as recorded
+    python bench/bandits_rl2.py --settings 5x100 --tag=-lrdecay --model.init_args.lr_scheduler ...  # variant
 
-Results are merged into bench/results/bandits_rl2.json, per-pull curves plotted to
-bench/results/bandits_rl2-<setting>.png, and a markdown table printed.
+Results are merged into bench/results/bandits_rl2<tag>.json, per-pull curves plotted to
+bench/results/bandits_rl2<tag>-<setting>.png, and a markdown table printed.
 """
 
 import argparse
@@ -63,7 +64,14 @@ PAPER_TABLE_1 = {
 """The paper's cumulative rewards per setting."""
 
 
-def run(setting: str, tasks: int, minutes: float, overrides: list[str], previous: dict | None = None) -> dict:
+def run(
+    setting: str,
+    tasks: int,
+    minutes: float,
+    overrides: list[str],
+    previous: dict | None = None,
+    tag: str = "",
+) -> dict:
     """Train and score RL² on ``setting``; with ``previous`` (a result of this bench on the same held-out
     bandits), only the baselines are played again and RL²'s numbers are kept."""
     config = SETTINGS[setting]
@@ -99,7 +107,7 @@ def run(setting: str, tasks: int, minutes: float, overrides: list[str], previous
             )
     plot = plots.plot_adaptation_curves(
         per_pull,
-        RESULTS / f"bandits_rl2-{setting}.png",
+        RESULTS / f"bandits_rl2{tag}-{setting}.png",
         f"RL² on {setting} Bernoulli bandits · {tasks} held-out tasks",
         ylabel="reward per pull",
         xlabel="pull (episode of the trial)",
@@ -130,7 +138,7 @@ def run(setting: str, tasks: int, minutes: float, overrides: list[str], previous
     }
 
 
-def plot_training(setting: str, row: dict) -> Path | None:
+def plot_training(setting: str, row: dict, tag: str = "") -> Path | None:
     """RL²'s validation reward per pull along its training (``val_tasks`` bandits of the validation split)
     against the Gittins index player's on the held-out bandits, or ``None`` without a recorded curve."""
     curve = row.get("validation_curve")
@@ -143,8 +151,8 @@ def plot_training(setting: str, row: dict) -> Path | None:
         "Gittins index, held-out bandits": [{"step": p["step"], **per_pull} for p in curve],
     }
     return plots.plot_adaptation_curves(
-        curves, RESULTS / f"bandits_rl2-{setting}-training.png", f"RL² training, {setting} Bernoulli bandits",
-        ylabel="reward per pull", xlabel="PPO iteration",
+        curves, RESULTS / f"bandits_rl2{tag}-{setting}-training.png",
+        f"RL² training, {setting} Bernoulli bandits", ylabel="reward per pull", xlabel="PPO iteration",
     )  # fmt: skip
 
 
@@ -194,18 +202,23 @@ def main() -> None:
     parser.add_argument(
         "--baselines_only", action="store_true", help="replay the baselines, keep the recorded RL² results"
     )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="a variant's suffix: its records go to bandits_rl2<tag>.json, not the setting's",
+    )
     args, overrides = parser.parse_known_args()
     torch.set_num_threads(1)
     silence_library_noise()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "bandits_rl2.json"
+    path = RESULTS / f"bandits_rl2{args.tag}.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     for setting in args.settings:
         previous = results.get(setting) if args.baselines_only else None
         require(previous is not None or not args.baselines_only, f"no RL² result of {setting} to keep")
-        results[setting] = run(setting, args.tasks, args.minutes, overrides, previous)
+        results[setting] = run(setting, args.tasks, args.minutes, overrides, previous, args.tag)
         path.write_text(json.dumps(results, indent=2))
-        plot_training(setting, results[setting])
+        plot_training(setting, results[setting], args.tag)
     print("\ncumulative reward per trial, mean ± 95% CI over held-out bandits\n")
     print(table({s: results[s] for s in SETTINGS if s in results}))
 

@@ -33,8 +33,6 @@ def fit_and_reload(cli: LitMetaCLI, run_dir: str) -> tuple[object, object, float
     seconds = time.perf_counter() - start
     checkpoint = load_checkpoint(f"{run_dir}/checkpoints/last.ckpt")
     module, datamodule = rebuild(checkpoint, "the run")
-    if hasattr(module, "environment_steps"):  # an RL module's count, which weights alone do not carry
-        module.environment_steps = checkpoint.get("environment_steps", 0)
     return module, datamodule, seconds, cli.trainer.global_step
 
 

@@ -15,7 +15,11 @@ plays them and ``--trials`` trials per goal:
   mean distance from the goal on the other 1/4 is reported, for an episode 1 played with mean actions
   (``deterministic``, what ``evaluate.py`` plays by default) and with sampled actions (``sampled``, the
   policy whose episodes fill the context buffers in training); ``centre`` is the error of guessing the
-  centre of the square.
+  centre of the square. ``sampled_endpoint``: the same probe reading where the sampled episode ended
+  (its last position, which the transitions show without any reward) instead of the goal: a posterior
+  that carries the episode's own path better than the goal has learned to tell contexts apart, not to
+  read the reward (``endpoint_mean_guess``: the error of guessing the training endpoints' mean);
+- ``--probe_only`` runs the probe alone.
 
     python train.py fit --config configs/nav2d_pearl.yaml --run_dir runs/nav2d_pearl --trainer.max_steps 25
     OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_diagnosis.py --ckpt runs/nav2d_pearl/checkpoints/last.ckpt
@@ -113,14 +117,22 @@ def goal_probe(module, tasks: list[dict]) -> dict:
     agent, sampler, result = module.agent.eval(), module.sampler(1), {}
     goals = torch.tensor([[task["goal_x"], task["goal_y"]] for task in tasks], dtype=torch.float32)
     for actions in ("deterministic", "sampled"):
-        latents = []
+        latents, endpoints = [], []
         with torch.no_grad():
             for index, task in enumerate(tasks):
                 prior = agent.sample_latent(*agent.prior(1))
                 episode = sampler.sample(agent.policy(prior, actions == "deterministic"), task, 7 * index)
                 context = _append_trials(None, episode)
                 latents.append(agent.posterior(context, context["mask"])[0].float()[0])
+                endpoints.append(context["next_obs"][0, int(context["mask"][0].sum()) - 1])
         result[actions] = probe_error(torch.stack(latents), goals)
+        if actions == "sampled":
+            endpoints = torch.stack(endpoints).float()
+            result["sampled_endpoint"] = probe_error(torch.stack(latents), endpoints)
+            held_out = endpoints[3 * len(goals) // 4 :]
+            result["endpoint_mean_guess"] = float(
+                (held_out - endpoints[: 3 * len(goals) // 4].mean(0)).norm(dim=-1).mean()
+            )
     result["centre"] = float(goals[3 * len(goals) // 4 :].norm(dim=-1).mean())
     return result
 
@@ -135,6 +147,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=64)
     parser.add_argument("--probe_goals", type=int, default=600)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--probe_only", action="store_true", help="only the goal and endpoint probes")
     args = parser.parse_args()
     silence_library_noise()
     torch.set_num_threads(1)
@@ -142,7 +155,8 @@ def main() -> None:
     checkpoint = load_checkpoint(args.ckpt)
     iterations = checkpoint["global_step"]
     module, data = rebuild(checkpoint, source=f"checkpoint {args.ckpt}")
-    result = diagnose(module, data.eval_tasks("test", args.tasks), args.trials, args.candidates)
+    tasks = data.eval_tasks("test", args.tasks)
+    result = {} if args.probe_only else diagnose(module, tasks, args.trials, args.candidates)
     result["probe_error"] = goal_probe(module, data.eval_tasks("test", args.probe_goals))
     result = {"checkpoint": args.ckpt, "iterations": iterations, "tasks": args.tasks, **result}
     for key, value in result.items():

@@ -17,7 +17,13 @@ does.
     OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py
 
 Prints, for each way and kind of factor, the mean distance between the estimated goal and the goal on
-2,000 new episodes; the result goes to bench/results/pearl_posterior_capacity.json.
+2,000 new episodes; the result goes to bench/results/pearl_posterior_capacity<tag>.json. With
+``--train_goals G`` the training episodes' goals come from G fixed goals, as PEARL's fixed training tasks
+(the test episodes' goals are always new): how well an encoder trained on G tasks reads a goal it has not
+seen.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py --ways learned \
+        --covariances diagonal --train_goals 40 --tag=-goals40
 """
 
 import argparse
@@ -39,12 +45,16 @@ LATENT = 5
 """PEARL's latent size (the paper's and configs/nav2d_pearl.yaml's)."""
 
 
-def episodes(count: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` episodes' transitions ``[count, 100, 7]`` (s, a, r, s′) and their goals ``[count, 2]``."""
+def episodes(
+    count: int, rng: np.random.Generator, goal_set: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` episodes' transitions ``[count, 100, 7]`` (s, a, r, s′) and their goals ``[count, 2]``:
+    each goal new, or drawn from ``goal_set`` ``[G, 2]`` (a fixed set of training tasks, as PEARL's)."""
     env = make_task_env(ENV)
     contexts, goals = [], []
     for _ in range(count):
-        goal, heading = rng.uniform(-0.5, 0.5, 2), rng.uniform(-0.5, 0.5, 2)
+        goal = rng.uniform(-0.5, 0.5, 2) if goal_set is None else goal_set[rng.integers(len(goal_set))]
+        heading = rng.uniform(-0.5, 0.5, 2)
         env.unwrapped.set_task({"goal_x": goal[0], "goal_y": goal[1]})
         observation, _ = env.reset()
         rows, done = [], False
@@ -104,18 +114,27 @@ def main() -> None:
     parser.add_argument("--train_episodes", type=int, default=20000)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument(
+        "--train_goals", type=int, default=None,
+        help="draw the training episodes' goals from this many fixed goals (default: each one new)",
+    )  # fmt: skip
+    parser.add_argument("--ways", nargs="+", default=["fixed", "learned"], choices=["fixed", "learned"])
+    parser.add_argument("--covariances", nargs="+", default=list(COVARIANCES), choices=COVARIANCES)
+    parser.add_argument("--tag", default="", help="suffix of the result file's name")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    train_context, train_goals = episodes(args.train_episodes, rng)
+    goal_set = None if args.train_goals is None else rng.uniform(-0.5, 0.5, (args.train_goals, 2))
+    train_context, train_goals = episodes(args.train_episodes, rng, goal_set)
     test_context, test_goals = episodes(2000, rng)
     print(f"{args.train_episodes + 2000} episodes in {time.perf_counter() - started:.0f} s", flush=True)
     centre_error = float(test_goals.norm(dim=-1).mean())
-    result = {"train_episodes": args.train_episodes, "updates": args.updates, "batch": args.batch,
-              "noise": NOISE, "centre_guess_error": centre_error, "error": {}}  # fmt: skip
-    for way in ("fixed", "learned"):
-        for covariance in COVARIANCES:
+    result = {"train_episodes": args.train_episodes, "train_goals": args.train_goals,
+              "updates": args.updates, "batch": args.batch, "noise": NOISE,
+              "centre_guess_error": centre_error, "error": {}}  # fmt: skip
+    for way in args.ways:
+        for covariance in args.covariances:
             estimate = train(way, covariance, train_context, train_goals, args.updates, args.batch)
             with torch.no_grad():
                 errors = (estimate(test_context) - test_goals).norm(dim=-1)
@@ -126,7 +145,7 @@ def main() -> None:
             mean, median = errors.mean(), errors.median()
             print(f"{way} z, {covariance} factors: goal error {mean:.3f} (median {median:.3f})", flush=True)
     print(f"guessing the centre of the square: {result['centre_guess_error']:.3f}")
-    (RESULTS / "pearl_posterior_capacity.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"pearl_posterior_capacity{args.tag}.json").write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

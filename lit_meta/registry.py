@@ -55,7 +55,8 @@ INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
 def rebuild(
     checkpoint: dict, source: str, with_data: bool = True
 ) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
-    """The module (weights loaded) and datamodule that wrote ``checkpoint``, built from its stored
+    """The module (weights and :meth:`~lit_meta.modules.base.MetaLearningModule.restore_for_evaluation`'s
+    state loaded) and datamodule that wrote ``checkpoint``, built from its stored
     hyperparameters through lit-meta's own class registry: nothing named in the file is imported.
     ``with_data=False`` builds no datamodule (for modules complete without one, when the training data
     need not be on this machine)."""
@@ -79,6 +80,7 @@ def rebuild(
         raise ConfigError(
             f"{source} has weights that do not fit its own hyperparameters ({first_line(error)})"
         ) from None
+    module.restore_for_evaluation(checkpoint)
     return module, datamodule
 
 

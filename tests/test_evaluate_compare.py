@@ -5,6 +5,7 @@ cannot be compared are refused in one sentence."""
 from pathlib import Path
 
 import pytest
+import torch
 
 from lit_meta.evaluate import evaluate
 from lit_meta.evaluate import main as evaluate_main
@@ -44,6 +45,10 @@ def test_compared_checkpoints_meet_the_same_tasks_and_episodes(checkpoints, tmp_
     assert compared["per_task_final_return"] == maml_alone["per_task_final_return"]
     assert compared["per_task_final_return"] != maml_own_seed["per_task_final_return"]
     assert compared["return"] == maml_alone["return"]
+    # each section states the environment steps its own checkpoint consumed in meta-training
+    for path, section in ((pearl, report), (maml_rl, compared)):
+        assert section["environment_steps"] == torch.load(path, weights_only=True)["environment_steps"] > 0
+    assert report["environment_steps"] != compared["environment_steps"]
     plot = report["files"]["comparison_return_plot"]
     assert plot.endswith("-compared1-return.png") and Path(plot).read_bytes()[:4] == b"\x89PNG"
     assert report["files"]["json"].endswith("-compared1.json")

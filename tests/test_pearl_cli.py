@@ -40,6 +40,7 @@ def test_every_pearl_config_trains_and_evaluates(name, tmp_path):
         assert metric in header, metric
     report = evaluate_last_checkpoint(run_dir, "--tasks", "2", "--steps", "2", "--episodes", "2")
     assert set(report["return"]) == {"PEARL", "SAC from scratch"}
+    assert report["environment_steps"] == checkpoint["environment_steps"]
     assert report["x_values"] == [1, 2]
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
     assert Path(report["files"]["return_plot"]).read_bytes()[:4] == b"\x89PNG"

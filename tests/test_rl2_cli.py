@@ -1,6 +1,7 @@
 """RL² from the command line: the bandit config trains, resumes exactly and evaluates against the bandit
 baselines; checkpoints of other models are refused; a short training beats random play."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -139,6 +140,26 @@ def test_resume_is_exact(tmp_path):
     assert_resume_is_exact(lambda run: tiny_run("bandits_rl2", run, 4), tmp_path)
 
 
+LINEAR_DECAY = [
+    "--model.init_args.lr_scheduler",
+    '{"class_path": "torch.optim.lr_scheduler.LinearLR", '
+    '"init_args": {"start_factor": 1.0, "end_factor": 0.25, "total_iters": 4}}',
+]
+
+
+def test_a_learning_rate_schedule_anneals_ppo_once_per_iteration_and_resumes_exactly(tmp_path):
+    straight, _ = assert_resume_is_exact(
+        lambda run: [*tiny_run("bandits_rl2", run, 4), *LINEAR_DECAY], tmp_path
+    )
+    checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 4  # one step per meta-iteration, not per minibatch
+    lr = 0.001  # the config's; after 4 of 4 iterations LinearLR is at its end factor
+    assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.25 * lr)
+    with open(next((straight / "csv").glob("version_*/metrics.csv"))) as file:
+        logged = [float(row["train/lr"]) for row in csv.DictReader(file) if row.get("train/lr")]
+    assert logged == pytest.approx([lr * (1 - 0.75 * step / 4) for step in range(4)])
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -167,6 +188,13 @@ def test_a_checkpoint_of_another_module_is_refused(trained, tmp_path, capsys):
         (["--model.init_args.minibatches", "9"], "minibatches (9) cannot exceed data.meta_batch_size (8)"),
         (["--model.init_args.gae_lambda", "1.5"], "gae_lambda must be in [0, 1]"),
         (["--model.init_args.episodes_per_trial", "0"], "episodes_per_trial must be positive"),
+        (
+            [
+                "--model.init_args.lr_scheduler",
+                '{"class_path": "torch.optim.lr_scheduler.LinearLR", "init_args": {"start_factor": 0.0}}',
+            ],
+            "the meta-optimizer or its schedule is misconfigured",
+        ),
         (["--trainer.devices", "2", "--trainer.strategy", "ddp_spawn"], "trains in a single process"),
     ],
 )

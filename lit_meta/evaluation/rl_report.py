@@ -27,6 +27,8 @@ class MetaRLModel(Protocol):
     """Holds ``eval_steps`` (default K) and ``eval_episodes`` (episodes per measurement)."""
     learner_name: str
     """The method's name, for titles."""
+    environment_steps: int
+    """Environment steps the checkpoint took in meta-training."""
 
     def adaptation_curves(
         self, tasks: Sequence, steps: int, episodes: int, split: str, progress: bool = False
@@ -55,6 +57,7 @@ def method_results(
         "module": type(module).__name__,
         "learner": module.learner_name,
         "steps": steps,
+        "environment_steps": module.environment_steps,
         **module.evaluation_details(),
         "x_label": x_label,
         "x_values": x_values,
@@ -169,6 +172,7 @@ def print_results(section: dict, tasks: int, compared: bool) -> None:
     """One module's lines; next to others' (``compared``), each curve names its method."""
     name_of = partial(curve_label, section) if compared else lambda name: name
     label, last = section["x_label"], section["x_values"][-1]
+    print(f"{section['learner']}: meta-trained for {section['environment_steps']:,} environment steps")
     for name, final in section["final"].items():
         print(
             f"return after {section['steps']} steps ({label}: {last}) on {tasks} held-out tasks, "

@@ -8,11 +8,30 @@ another model is refused by name (:func:`lit_meta.checkpoints.check_compatible`)
 """
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
 
 from lit_meta.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_KEY, check_compatible
-from lit_meta.errors import ConfigError
+from lit_meta.errors import ConfigError, require
 from lit_meta.seeding import capture_rng_states, restore_rng_states
+
+
+def check_optimizer(
+    optimizer_factory: OptimizerCallable, lr_scheduler_factory: LRSchedulerCallable | None
+) -> None:
+    """Build the meta-optimizer and its schedule once on a probe parameter, so that a bad value fails in
+    one sentence before any run starts."""
+    probe = [nn.Parameter(torch.zeros(1))]
+    try:
+        optimizer = optimizer_factory(probe)
+        if lr_scheduler_factory is not None:
+            lr_scheduler_factory(optimizer)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"the meta-optimizer or its schedule is misconfigured: {error}") from None
+    for group in optimizer.param_groups:
+        require(group.get("lr", 1.0) > 0, f"the meta learning rate must be positive, got {group.get('lr')}")
 
 
 class MetaLearningModule(pl.LightningModule):
@@ -31,6 +50,10 @@ class MetaLearningModule(pl.LightningModule):
     def check_trainer(self, trainer: pl.Trainer) -> None:
         """Refuse, with one sentence, a Trainer this module cannot run under (called by the CLI before
         anything starts). Every setting is accepted by default."""
+
+    def restore_for_evaluation(self, checkpoint: dict) -> None:
+        """Restore what ``checkpoint`` holds beyond the weights that an evaluation reports (called by
+        :func:`lit_meta.registry.rebuild` after loading the weights). Nothing by default."""
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         stamp = {"module": type(self).__name__, "format": CHECKPOINT_FORMAT}

@@ -11,7 +11,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from lit_meta.algorithms import HEADLESS, TASK_THREADED, MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import AdaptationCurves, adaptation_curves
-from lit_meta.modules.base import MetaLearningModule
+from lit_meta.modules.base import MetaLearningModule, check_optimizer
 from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
 from lit_meta.nn import build_network
 from lit_meta.tasks import LOSS_FUNCTIONS, TaskBatch
@@ -183,7 +183,7 @@ class FewShotModule(MetaLearningModule):
         self.eval_steps = eval_steps or (inner_steps if self.algorithm.ADAPTS_BY_STEPS else 0)
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
-        self._check_optimizer()
+        check_optimizer(optimizer, lr_scheduler)
         self._training_window: dict[str, list[Tensor]] = {}
         classifier, before = loss == "cross_entropy", self.algorithm.ADAPTS_BY_STEPS
         self.metrics = nn.ModuleDict(
@@ -310,20 +310,6 @@ class FewShotModule(MetaLearningModule):
             return {"optimizer": optimizer}
         scheduler = self.lr_scheduler_factory(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def _check_optimizer(self) -> None:
-        """Build the optimizer and schedule once now, so a bad value fails before any run starts."""
-        probe = [nn.Parameter(torch.zeros(1))]
-        try:
-            optimizer = self.optimizer_factory(probe)
-            if self.lr_scheduler_factory is not None:
-                self.lr_scheduler_factory(optimizer)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"the meta-optimizer or its schedule is misconfigured: {error}") from None
-        for group in optimizer.param_groups:
-            require(
-                group.get("lr", 1.0) > 0, f"the meta learning rate must be positive, got {group.get('lr')}"
-            )
 
 
 __all__ = ["FewShotModule"]

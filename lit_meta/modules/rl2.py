@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import torch
 from gymnasium.vector import SyncVectorEnv
-from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 
 from lit_meta.algorithms.rl2 import PPOConfig, ppo_update
@@ -17,6 +17,7 @@ from lit_meta.envs.trials import Trials, collect_trials, trial_envs
 from lit_meta.errors import require, require_positive
 from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES, play_bandits, tune_baseline
 from lit_meta.evaluation.mdp_baselines import MDP_BASELINES, play_mdps
+from lit_meta.modules.base import check_optimizer
 from lit_meta.modules.rl_module import RLModule, progress_bar
 from lit_meta.nn.recurrent import RecurrentPolicy
 from lit_meta.seeding import default_seed, derive_generator, meta_step_seed, seeded_torch
@@ -58,6 +59,8 @@ class RL2Module(RLModule):
         in episode k is averaged over them).
     :param seed: seeds the policy's initialisation and every trial (default: the global seed).
     :param optimizer: PPO's optimizer (its learning rate is PPO's).
+    :param lr_scheduler: schedule of PPO's learning rate, stepped once per meta-iteration (e.g.
+        ``torch.optim.lr_scheduler.LinearLR`` down to 0 over the run, as PPO's own annealing).
     """
 
     CPU_REASON = "plays its trials on the CPU"
@@ -82,6 +85,7 @@ class RL2Module(RLModule):
         eval_episodes: int = 1,
         seed: int | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
@@ -98,7 +102,8 @@ class RL2Module(RLModule):
             minibatches=minibatches, value_coef=value_coef, entropy_coef=entropy_coef,
             max_grad_norm=max_grad_norm, normalize_advantages=normalize_advantages,
         )  # fmt: skip
-        self.optimizer_factory = optimizer
+        check_optimizer(optimizer, lr_scheduler)
+        self.optimizer_factory, self.lr_scheduler_factory = optimizer, lr_scheduler
         self.policy: RecurrentPolicy | None = None
         self.tuned_baselines: dict[str, dict] = {}
 
@@ -121,8 +126,12 @@ class RL2Module(RLModule):
                     self.hparams.init_std,
                 )  # fmt: skip
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.policy.parameters())
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_factory(self.policy.parameters())
+        if self.lr_scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.lr_scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ------------------------------------------------------------------------------------ training
     def trials(self, tasks: list, episodes: int, seeds: list[int]) -> Trials:
@@ -148,6 +157,10 @@ class RL2Module(RLModule):
         stats = ppo_update(
             self.policy, optimizer.optimizer, trials, self.ppo, shuffle, final_optimizer=optimizer
         )
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            self.log("train/lr", scheduler.get_last_lr()[0], on_step=True, on_epoch=False)
+            scheduler.step()
         returns = trials.episode_returns.float()
         self.count_environment_steps(int(trials.mask.sum()))
         self.log("train/trial_return", returns.sum(1).mean(), prog_bar=True, on_step=True, on_epoch=False)

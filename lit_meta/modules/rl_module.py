@@ -44,10 +44,11 @@ class RLModule(MetaLearningModule):
 
     def save_rl_hyperparameters(self) -> None:
         """Save the calling ``__init__``'s arguments, as they are at the call, as hyperparameters (not the
-        optimizer, an object), and let the module step its optimizers itself. Not logged: Lightning
-        refuses to log a module and a datamodule that both have a different ``seed`` (the run's config,
-        saved in the run directory, holds every value anyway)."""
-        self.save_hyperparameters(ignore=["optimizer"], logger=False, frame=inspect.currentframe().f_back)
+        optimizer and its schedule, objects), and let the module step its optimizers itself. Not logged:
+        Lightning refuses to log a module and a datamodule that both have a different ``seed`` (the run's
+        config, saved in the run directory, holds every value anyway)."""
+        caller = inspect.currentframe().f_back
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"], logger=False, frame=caller)
         self.automatic_optimization = False
 
     # -------------------------------------------------------------------------------- wiring to data
@@ -78,12 +79,17 @@ class RLModule(MetaLearningModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["environment_steps"] = self.environment_steps
 
+    def restore_for_evaluation(self, checkpoint: dict) -> None:
+        """The count of environment steps, which the evaluation report states (0 for a checkpoint written
+        before the count)."""
+        self.environment_steps = checkpoint.get("environment_steps", 0)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Besides the checks of every module, refuse networks made for other spaces (another number of
         arms, another task family) with one sentence. (Checkpoints written before the count of
         environment steps resume counting from 0.)"""
         super().on_load_checkpoint(checkpoint)
-        self.environment_steps = checkpoint.get("environment_steps", 0)
+        self.restore_for_evaluation(checkpoint)
         for key, value in self.state_dict().items():
             saved = checkpoint["state_dict"].get(key)
             if saved is not None and saved.shape != value.shape:
