@@ -46,7 +46,7 @@ LATENT = 5
 
 
 def episodes(
-    count: int, rng: np.random.Generator, goal_set: np.ndarray | None = None
+    count: int, rng: np.random.Generator, goal_set: np.ndarray | None = None, noise: float = NOISE
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` episodes' transitions ``[count, 100, 7]`` (s, a, r, s′) and their goals ``[count, 2]``:
     each goal new, or drawn from ``goal_set`` ``[G, 2]`` (a fixed set of training tasks, as PEARL's)."""
@@ -60,7 +60,7 @@ def episodes(
         rows, done = [], False
         while not done:
             action = np.clip(
-                np.clip(heading - observation, -0.1, 0.1) + NOISE * rng.standard_normal(2), -0.1, 0.1
+                np.clip(heading - observation, -0.1, 0.1) + noise * rng.standard_normal(2), -0.1, 0.1
             )
             next_observation, reward, terminated, truncated, _ = env.step(action.astype(np.float32))
             rows.append([*observation, *action, reward, *next_observation])
@@ -120,18 +120,19 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--ways", nargs="+", default=["fixed", "learned"], choices=["fixed", "learned"])
     parser.add_argument("--covariances", nargs="+", default=list(COVARIANCES), choices=COVARIANCES)
+    parser.add_argument("--noise", type=float, default=NOISE, help="the action noise of every episode")
     parser.add_argument("--tag", default="", help="suffix of the result file's name")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     started = time.perf_counter()
     goal_set = None if args.train_goals is None else rng.uniform(-0.5, 0.5, (args.train_goals, 2))
-    train_context, train_goals = episodes(args.train_episodes, rng, goal_set)
-    test_context, test_goals = episodes(2000, rng)
+    train_context, train_goals = episodes(args.train_episodes, rng, goal_set, args.noise)
+    test_context, test_goals = episodes(2000, rng, noise=args.noise)
     print(f"{args.train_episodes + 2000} episodes in {time.perf_counter() - started:.0f} s", flush=True)
     centre_error = float(test_goals.norm(dim=-1).mean())
     result = {"train_episodes": args.train_episodes, "train_goals": args.train_goals,
-              "updates": args.updates, "batch": args.batch, "noise": NOISE,
+              "updates": args.updates, "batch": args.batch, "noise": args.noise,
               "centre_guess_error": centre_error, "error": {}}  # fmt: skip
     for way in args.ways:
         for covariance in args.covariances:

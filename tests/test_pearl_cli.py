@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from lit_meta.registry import rebuild
+
 from .conftest import (
     assert_resume_is_exact,
     evaluate_last_checkpoint,
@@ -51,16 +53,23 @@ def test_resume_is_exact(tmp_path):
     assert_resume_is_exact(lambda run: tiny_run("nav2d_pearl", run, 4), tmp_path)
 
 
-def test_posterior_context_episodes_and_sampled_adaptation_resume_exactly_and_evaluate(tmp_path):
+def test_posterior_context_episodes_sampled_adaptation_and_a_target_entropy_resume_exactly_and_evaluate(
+    tmp_path,
+):
     extra = [
         "--model.init_args.posterior_context_episodes",
         "1",
         "--model.init_args.adaptation_actions",
         "sampled",
+        "--model.init_args.target_entropy",
+        "0.0",
     ]
     straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("nav2d_pearl", run, 4), *extra], tmp_path)
     report = evaluate_last_checkpoint(straight, "--tasks", "2", "--steps", "2", "--episodes", "2")
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
+    checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    module, _ = rebuild(checkpoint, "the run")  # the agent and SAC from scratch aim at 0 nats per dimension
+    assert module.agent.sac.target_entropy == pytest.approx(2 * math.log(0.1))
 
 
 def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
@@ -84,6 +93,7 @@ def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
             ["--model.init_args.posterior_context_episodes", "-1"],
             "posterior_context_episodes must not be negative",
         ),
+        (["--model.init_args.target_entropy", "0.7"], "target_entropy must be below log 2 = 0.693 nats"),
         (["--data.init_args.train_tasks", "null"], "set data.train_tasks"),
         (["--trainer.accelerator", "gpu"], "the trainer settings cannot run here"),
     ],

@@ -135,8 +135,9 @@ class PEARLAgent(nn.Module):
 
     :param latent_size: dimension of z (the paper: 5).
     :param kl_weight: β, the weight of the KL term in the encoder's loss (the paper: 0.1).
-    The temperature aims at ``−|A|`` nats on actions rescaled to [−1, 1]
-    (:func:`~lit_meta.algorithms.sac.bounded_target_entropy`), whatever the action bounds.
+    :param target_entropy: the temperature aims at this many nats per action dimension on actions
+        rescaled to [−1, 1] (:func:`~lit_meta.algorithms.sac.bounded_target_entropy`; SAC's −1), whatever
+        the action bounds.
 
     :param reward_scale: rewards are multiplied by it in the critic's target (the paper: 5 on its
         locomotion tasks), which sets how much return weighs against entropy.
@@ -159,6 +160,7 @@ class PEARLAgent(nn.Module):
         kl_weight: float = 0.1,
         reward_scale: float = 1.0,
         posterior_covariance: str = "diagonal",
+        target_entropy: float = -1.0,
     ) -> None:
         super().__init__()
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
@@ -170,7 +172,7 @@ class PEARLAgent(nn.Module):
         )
         self.sac = SoftActorCritic(
             observation_size + latent_size, action_size, action_low, action_high, hidden_sizes, gamma, tau,
-            init_temperature, bounded_target_entropy(action_low, action_high, action_size),
+            init_temperature, bounded_target_entropy(action_low, action_high, action_size, target_entropy),
         )  # fmt: skip
 
     # --- the latent variable ---------------------------------------------------------------------------

@@ -36,15 +36,15 @@ def _as_bound(value, action_size: int, name: str) -> Tensor:
     return bound.reshape(-1).expand(action_size).clone()
 
 
-def bounded_target_entropy(action_low, action_high, action_size: int) -> float:
-    """SAC's target entropy of ``−|A|`` nats (Haarnoja et al. 2018; ``|A|`` = ``action_size``) measured on
-    actions rescaled to [−1, 1], as SB3 measures it: ``−|A| + Σ_i log((high_i − low_i)/2)`` on the
-    environment's own actions.
+def bounded_target_entropy(action_low, action_high, action_size: int, per_dimension: float = -1.0) -> float:
+    """SAC's target entropy of ``per_dimension`` nats per action dimension (Haarnoja et al. 2018: −1, so
+    ``−|A|`` in all) measured on actions rescaled to [−1, 1], as SB3 measures it: ``Σ_i (per_dimension +
+    log((high_i − low_i)/2))`` on the environment's own actions.
     The plain ``−|A|`` is unreachable when the bounds are narrow (a uniform policy over ``[−0.1, 0.1]²``
     has entropy ``log 0.04 ≈ −3.2 < −2``), and the temperature then grows without end."""
     low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), (action_size,))
     high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), (action_size,))
-    return float(np.sum(np.log((high - low) / 2) - 1.0))
+    return float(np.sum(np.log((high - low) / 2) + per_dimension))
 
 
 def relu_mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int]) -> nn.Module:

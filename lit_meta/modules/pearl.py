@@ -18,6 +18,7 @@ sampled, as its Algorithm 2). The curve, the return in episodes
 1..K, is compared with SAC learning the task from scratch over its first K episodes.
 """
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -72,6 +73,10 @@ class PEARLModule(RLModule):
     :param optimizer: the optimizer of each group (actor, critics, temperature, encoder).
     :param posterior_covariance: the encoder's Gaussian factors: ``diagonal`` (the paper) or ``full``
         precision matrices (:class:`~lit_meta.algorithms.pearl.ContextEncoder`).
+    :param target_entropy: SAC's target entropy, in nats per action dimension on actions rescaled to
+        [−1, 1] (SAC's −1). It sets how much the policy's actions vary, so how much an episode played with
+        z from the prior shows of a task: on 2D navigation, where the reward is a distance, the jitter
+        around the point the policy walks to is what locates the goal (docs/benchmarks.md).
     """
 
     CPU_REASON = "collects its episodes on the CPU (its networks are small)"
@@ -104,6 +109,7 @@ class PEARLModule(RLModule):
         posterior_covariance: Literal["diagonal", "full"] = "diagonal",
         posterior_context_episodes: int = 0,
         adaptation_actions: Literal["deterministic", "sampled"] = "deterministic",
+        target_entropy: float = -1.0,
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
@@ -123,6 +129,11 @@ class PEARLModule(RLModule):
         }.items():  # fmt: skip
             require(value >= 0, f"{name} must not be negative, got {value}")
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
+        require(
+            target_entropy < math.log(2),
+            f"target_entropy must be below log 2 = 0.693 nats per action dimension (a uniform policy's on "
+            f"[-1, 1]), got {target_entropy}",
+        )
         self.optimizer_factory = optimizer
         self.agent: PEARLAgent | None = None
         self.samplers: dict[int, EpisodeSampler] = {}
@@ -143,7 +154,7 @@ class PEARLModule(RLModule):
                     *sizes, space.action_space.low, space.action_space.high, hparams.latent_size,
                     hparams.hidden_sizes, hparams.encoder_hidden_sizes, hparams.gamma, hparams.tau,
                     hparams.init_temperature, hparams.kl_weight, hparams.reward_scale,
-                    hparams.posterior_covariance,
+                    hparams.posterior_covariance, hparams.target_entropy,
                 )  # fmt: skip
             self.rl_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
             self.context_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
@@ -296,10 +307,10 @@ class PEARLModule(RLModule):
         sizes, without z) learning ``task``, updates from its ``ADAPTATION_WARMUP``-th transition on."""
         hparams, space = self.hparams, self.task_data.template_env()
         sizes = (space.observation_space.shape[0], space.action_space.shape[0])
+        low, high = space.action_space.low, space.action_space.high
         agent = SoftActorCritic(
-            *sizes, space.action_space.low, space.action_space.high, hparams.hidden_sizes, hparams.gamma,
-            hparams.tau, hparams.init_temperature,
-            bounded_target_entropy(space.action_space.low, space.action_space.high, sizes[1]),
+            *sizes, low, high, hparams.hidden_sizes, hparams.gamma, hparams.tau, hparams.init_temperature,
+            bounded_target_entropy(low, high, sizes[1], hparams.target_entropy),
         )  # fmt: skip
         groups = agent.parameter_groups()
         optimizers = {name: self.optimizer_factory(groups[name]) for name in OPTIMIZED_GROUPS}

@@ -336,3 +336,14 @@ def test_the_temperature_aims_at_one_nat_below_zero_per_dimension_on_rescaled_ac
     torch.testing.assert_close(-gap, torch.full((16,), expected), rtol=0, atol=1e-5)
     assert bounded_target_entropy([-1.0, -2.0], [1.0, 2.0], 2) == pytest.approx(-2.0 + math.log(2.0))
     assert bounded_target_entropy(-1.0, 1.0, 3) == -3.0  # SAC's own default where bounds are ±1
+
+
+def test_the_target_entropy_per_dimension_is_measured_on_rescaled_actions():
+    """``target_entropy`` nats per dimension on actions rescaled to [−1, 1]: on ±0.1 moves the target on
+    the environment's own actions is lower by log 0.1 per dimension, whatever the per-dimension value."""
+    from lit_meta.algorithms.sac import bounded_target_entropy
+
+    for per_dimension in (-1.0, 0.0, 0.5):
+        agent = PEARLAgent(2, 2, -0.1, 0.1, 3, [8], [8], target_entropy=per_dimension)
+        assert agent.sac.target_entropy == pytest.approx(2 * (per_dimension + math.log(0.1)))
+    assert bounded_target_entropy([-1.0, -2.0], [1.0, 2.0], 2, 0.25) == pytest.approx(0.5 + math.log(2.0))
