@@ -31,8 +31,7 @@ def fit_and_reload(cli: LitMetaCLI, run_dir: str) -> tuple[object, object, float
     start = time.perf_counter()
     cli.trainer.fit(cli.model, cli.datamodule)
     seconds = time.perf_counter() - start
-    checkpoint = load_checkpoint(f"{run_dir}/checkpoints/last.ckpt")
-    module, datamodule = rebuild(checkpoint, "the run")
+    module, datamodule = rebuild(load_checkpoint(f"{run_dir}/checkpoints/last.ckpt"), "the run")
     return module, datamodule, seconds, cli.trainer.global_step
 
 

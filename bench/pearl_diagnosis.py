@@ -94,11 +94,16 @@ def diagnose(module, tasks: list[dict], trials: int, candidates: int) -> dict:
     return result
 
 
+def probe_split(count: int) -> int:
+    """How many of ``count`` probe cases the probe trains on (the first 3/4); it is scored on the rest."""
+    return 3 * count // 4
+
+
 def probe_error(latents: torch.Tensor, goals: torch.Tensor, updates: int = 3000) -> float:
     """Mean distance from the goal of a two-layer network's estimate from ``latents``, trained on the first
-    3/4 of the goals and scored on the rest."""
+    :func:`probe_split` goals and scored on the rest."""
     torch.manual_seed(0)
-    split = 3 * len(goals) // 4
+    split = probe_split(len(goals))
     scale = latents[:split].std(0) + 1e-6
     inputs = (latents - latents[:split].mean(0)) / scale
     network = MLP(inputs.shape[1], 2, [64, 64])
@@ -129,11 +134,10 @@ def goal_probe(module, tasks: list[dict]) -> dict:
         if actions == "sampled":
             endpoints = torch.stack(endpoints).float()
             result["sampled_endpoint"] = probe_error(torch.stack(latents), endpoints)
-            held_out = endpoints[3 * len(goals) // 4 :]
-            result["endpoint_mean_guess"] = float(
-                (held_out - endpoints[: 3 * len(goals) // 4].mean(0)).norm(dim=-1).mean()
-            )
-    result["centre"] = float(goals[3 * len(goals) // 4 :].norm(dim=-1).mean())
+            split = probe_split(len(endpoints))
+            guess = endpoints[:split].mean(0)
+            result["endpoint_mean_guess"] = float((endpoints[split:] - guess).norm(dim=-1).mean())
+    result["centre"] = float(goals[probe_split(len(goals)) :].norm(dim=-1).mean())
     return result
 
 

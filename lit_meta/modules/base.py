@@ -34,6 +34,18 @@ def check_optimizer(
         require(group.get("lr", 1.0) > 0, f"the meta learning rate must be positive, got {group.get('lr')}")
 
 
+def scheduled_optimizer(
+    parameters, optimizer_factory: OptimizerCallable, lr_scheduler_factory: LRSchedulerCallable | None
+) -> dict:
+    """``configure_optimizers``' answer: the meta-optimizer over ``parameters`` and, if one is configured,
+    its learning-rate schedule, stepped by the module once per meta-iteration (``interval: step``)."""
+    optimizer = optimizer_factory(parameters)
+    if lr_scheduler_factory is None:
+        return {"optimizer": optimizer}
+    scheduler = lr_scheduler_factory(optimizer)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
 class MetaLearningModule(pl.LightningModule):
     """Base of lit-meta's LightningModules: RNG states and an identity stamp in every checkpoint.
 

@@ -11,7 +11,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from lit_meta.algorithms import HEADLESS, TASK_THREADED, MetaAlgorithm, build_algorithm
 from lit_meta.errors import ConfigError, require, require_positive
 from lit_meta.evaluation.adaptation import AdaptationCurves, adaptation_curves
-from lit_meta.modules.base import MetaLearningModule, check_optimizer
+from lit_meta.modules.base import MetaLearningModule, check_optimizer, scheduled_optimizer
 from lit_meta.modules.distributed import average_gradients_across_processes_, require_data_parallel_strategy
 from lit_meta.nn import build_network
 from lit_meta.tasks import LOSS_FUNCTIONS, TaskBatch
@@ -305,11 +305,7 @@ class FewShotModule(MetaLearningModule):
         return batch if batch.support_x.device == device else batch.to(device)
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.lr_scheduler_factory is None:
-            return {"optimizer": optimizer}
-        scheduler = self.lr_scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return scheduled_optimizer(self.parameters(), self.optimizer_factory, self.lr_scheduler_factory)
 
 
 __all__ = ["FewShotModule"]

@@ -17,7 +17,7 @@ from lit_meta.envs.trials import Trials, collect_trials, trial_envs
 from lit_meta.errors import require, require_positive
 from lit_meta.evaluation.bandit_baselines import BANDIT_BASELINES, play_bandits, tune_baseline
 from lit_meta.evaluation.mdp_baselines import MDP_BASELINES, play_mdps
-from lit_meta.modules.base import check_optimizer
+from lit_meta.modules.base import check_optimizer, scheduled_optimizer
 from lit_meta.modules.rl_module import RLModule, progress_bar
 from lit_meta.nn.recurrent import RecurrentPolicy
 from lit_meta.seeding import default_seed, derive_generator, meta_step_seed, seeded_torch
@@ -127,11 +127,9 @@ class RL2Module(RLModule):
                 )  # fmt: skip
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.policy.parameters())
-        if self.lr_scheduler_factory is None:
-            return {"optimizer": optimizer}
-        scheduler = self.lr_scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return scheduled_optimizer(
+            self.policy.parameters(), self.optimizer_factory, self.lr_scheduler_factory
+        )
 
     # ------------------------------------------------------------------------------------ training
     def trials(self, tasks: list, episodes: int, seeds: list[int]) -> Trials:
