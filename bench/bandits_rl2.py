@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from config_runs import config_cli, fit_and_reload, validation_curve
+from config_runs import config_cli, fit_and_reload, merge_record, validation_curve
 
 from lit_meta.errors import require
 from lit_meta.evaluation import plots
@@ -216,8 +216,9 @@ def main() -> None:
     for setting in args.settings:
         previous = results.get(setting) if args.baselines_only else None
         require(previous is not None or not args.baselines_only, f"no RL² result of {setting} to keep")
-        results[setting] = run(setting, args.tasks, args.minutes, overrides, previous, args.tag)
-        path.write_text(json.dumps(results, indent=2))
+        results = merge_record(
+            path, setting, run(setting, args.tasks, args.minutes, overrides, previous, args.tag)
+        )
         plot_training(setting, results[setting], args.tag)
     print("\ncumulative reward per trial, mean ± 95% CI over held-out bandits\n")
     print(table({s: results[s] for s in SETTINGS if s in results}))

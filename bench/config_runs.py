@@ -1,6 +1,7 @@
 """Running a shipped config as ``python train.py fit --config ...`` does, for the benchmarks."""
 
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -43,3 +44,14 @@ def validation_curve(run_dir: str, metric: str = "val/return") -> list[dict[str,
             for row in csv.DictReader(file)
             if row.get(metric)
         ]
+
+
+def merge_record(path: Path, key: str, record: dict) -> dict:
+    """Store ``record`` as ``key`` of the JSON object at ``path``, re-read just before writing, so that two
+    benchmarks writing other keys of the same file meanwhile keep theirs; returns the whole object."""
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results[key] = record
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(results, indent=2))
+    partial.replace(path)
+    return results

@@ -9,8 +9,11 @@ of ``--tasks`` held-out test MDPs; the baselines play the same MDPs.
     OMP_NUM_THREADS=1 .venv/bin/python bench/tabular_rl2.py --settings 10 --minutes 20
     OMP_NUM_THREADS=1 .venv/bin/python bench/tabular_rl2.py --settings 10 25 --minutes 60 --tasks 1000
 
-Results are merged into bench/results/tabular_rl2.json, per-episode curves plotted to
-bench/results/tabular_rl2-<n>.png, and a markdown table printed.
+    OMP_NUM_THREADS=1 .venv/bin/python bench/tabular_rl2.py --settings 10 --tag=-progress \
+        --model.init_args.trial_progress true                                           # a variant
+
+Results are merged into bench/results/tabular_rl2<tag>.json, per-episode curves plotted to
+bench/results/tabular_rl2<tag>-<n>.png, and a markdown table printed.
 """
 
 import argparse
@@ -19,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from config_runs import config_cli, fit_and_reload
+from config_runs import config_cli, fit_and_reload, merge_record
 
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.mdp_baselines import MDP_BASELINES
@@ -39,7 +42,7 @@ PAPER_TABLE_2 = {
 }  # fmt: skip
 
 
-def run(episodes: str, tasks: int, minutes: float, overrides: list[str]) -> dict:
+def run(episodes: str, tasks: int, minutes: float, overrides: list[str], tag: str = "") -> dict:
     config = f"tabular{episodes}_rl2"
     with tempfile.TemporaryDirectory() as folder:
         cli = config_cli(config, f"{folder}/run", minutes, overrides)
@@ -50,7 +53,7 @@ def run(episodes: str, tasks: int, minutes: float, overrides: list[str]) -> dict
               for name in METHODS}  # fmt: skip
     per_episode = {name: summarise_per_step(curves[name]) for name in METHODS}
     plot = plots.plot_adaptation_curves(
-        per_episode, RESULTS / f"tabular_rl2-{episodes}.png",
+        per_episode, RESULTS / f"tabular_rl2{tag}-{episodes}.png",
         f"RL² on random tabular MDPs, n = {episodes} · {tasks} held-out MDPs", ylabel="return per episode",
         xlabel="episode of the trial", x_values=list(range(1, module.hparams.eval_steps + 1)),
     )  # fmt: skip
@@ -86,14 +89,18 @@ def main() -> None:
     parser.add_argument("--settings", nargs="*", default=["10"], choices=sorted(PAPER_TABLE_2))
     parser.add_argument("--tasks", type=int, default=1000, help="held-out MDPs scored")
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock cap of each training")
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="a variant's suffix: its records go to tabular_rl2<tag>.json, not the setting's",
+    )
     args, overrides = parser.parse_known_args()
     torch.set_num_threads(1)
     silence_library_noise()
-    path = RESULTS / "tabular_rl2.json"
+    path = RESULTS / f"tabular_rl2{args.tag}.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     for episodes in args.settings:
-        results[episodes] = run(episodes, args.tasks, args.minutes, overrides)
-        path.write_text(json.dumps(results, indent=2))
+        results = merge_record(path, episodes, run(episodes, args.tasks, args.minutes, overrides, args.tag))
     print("\nreturn of a trial, mean ± 95% CI over held-out MDPs\n")
     print(table(results))
 

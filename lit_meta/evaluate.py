@@ -16,7 +16,7 @@ Results are mean ± 95% CI over tasks, written to JSON and plotted.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -45,6 +45,7 @@ def evaluate(
     transductive: bool | None = None,
     episodes: int | None = None,
     compare: list[str] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> dict:
     """Adapt a checkpoint's meta-learned initialisation to held-out tasks and report how well it does.
 
@@ -67,6 +68,9 @@ def evaluate(
     :param compare: meta-RL only: further checkpoints of the same task family (e.g. PEARL, MAML-RL, RL²)
         evaluated on the very same held-out tasks and episode seeds; their curves join the report and
         one comparison plot.
+    :param model_options: hyperparameters of the checkpoint's module replaced for this evaluation, those
+        that do not fix its weights' shapes (e.g. ``{adaptation_actions: mean}`` for PEARL); recorded in
+        the report. Compared checkpoints keep their own.
     :return: the report that is also written to JSON.
     """
     require_positive("tasks", tasks)
@@ -77,7 +81,9 @@ def evaluate(
     if seed is not None:
         require(seed >= 0, f"seed must be zero or positive, got {seed}")
     checkpoint_path = Path(ckpt)
-    module, datamodule = rebuild(load_checkpoint(checkpoint_path), source=f"checkpoint {checkpoint_path}")
+    module, datamodule = rebuild(
+        load_checkpoint(checkpoint_path), source=f"checkpoint {checkpoint_path}", options=model_options
+    )
     out_dir = Path(out) if out else checkpoint_path.parent.parent / "evaluation"
     try:
         ensure_writable_directory(out_dir)

@@ -6,6 +6,8 @@ ever imported (Lightning's ``load_from_checkpoint`` would import and call any cl
 """
 
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 
@@ -53,20 +55,26 @@ INJECTED_ARGUMENTS = ("optimizer", "lr_scheduler")
 
 
 def rebuild(
-    checkpoint: dict, source: str, with_data: bool = True
+    checkpoint: dict, source: str, with_data: bool = True, options: Mapping[str, Any] | None = None
 ) -> tuple[MetaLearningModule, pl.LightningDataModule | None]:
     """The module (weights and :meth:`~lit_meta.modules.base.MetaLearningModule.restore_for_evaluation`'s
     state loaded) and datamodule that wrote ``checkpoint``, built from its stored
     hyperparameters through lit-meta's own class registry: nothing named in the file is imported.
     ``with_data=False`` builds no datamodule (for modules complete without one, when the training data
-    need not be on this machine)."""
+    need not be on this machine). ``options`` replace stored hyperparameters that do not fix the weights'
+    shapes (how a PEARL module plays its held-out episodes, say); the module keeps them in
+    ``evaluation_options``, for the report."""
     stamp = checkpoint_stamp(checkpoint, source)
     module_class = MODULES.get(stamp["module"])
     if module_class is None:
         raise ConfigError(
             f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
         )
-    module = module_class(**_init_kwargs(module_class, checkpoint.get("hyper_parameters", {})))
+    options = dict(options or {})
+    _check_options(module_class, options, source)
+    hparams = {**checkpoint.get("hyper_parameters", {}), **options}
+    module = module_class(**_init_kwargs(module_class, hparams))
+    module.evaluation_options = options
     datamodule_class = DATAMODULES.get(stamp.get("datamodule", "")) if with_data else None
     datamodule = None
     if datamodule_class is not None:
@@ -86,8 +94,30 @@ def rebuild(
 
 def _init_kwargs(cls: type, hparams: dict) -> dict:
     """The stored hyperparameters that ``cls.__init__`` accepts as plain values (no injected objects)."""
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", *INJECTED_ARGUMENTS}
+    accepted = _plain_arguments(cls)
     return {key: value for key, value in hparams.items() if key in accepted}
+
+
+def _plain_arguments(cls: type) -> set[str]:
+    """The arguments of ``cls.__init__`` that take plain values (not :data:`INJECTED_ARGUMENTS`)."""
+    return set(inspect.signature(cls.__init__).parameters) - {"self", *INJECTED_ARGUMENTS}
+
+
+def _check_options(cls: type[MetaLearningModule], options: Mapping[str, Any], source: str) -> None:
+    """Refuse, in one sentence, options ``cls`` does not take and options that fix its weights' shapes."""
+    accepted = _plain_arguments(cls)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"a {cls.__name__} has no option {', '.join(unknown)}; "
+            f"its options are {', '.join(sorted(accepted))}"
+        )
+    fixed = sorted(set(options) & set(cls.ARCHITECTURE_HPARAMS))
+    if fixed:
+        raise ConfigError(
+            f"{', '.join(fixed)} fixes the shapes of the weights in {source} "
+            "and cannot be changed to evaluate it"
+        )
 
 
 __all__ = ["DATAMODULES", "MODULES", "rebuild"]

@@ -182,6 +182,12 @@ def test_evaluation_of_unusable_checkpoints(reptile_run, tmp_path, capsys):
     last = str(reptile_run / "checkpoints" / "last.ckpt")
     assert evaluate_main(["--ckpt", last, "--tasks", "0"]) == 2
     assert "tasks must be positive" in only_error_line(capsys)
+    assert evaluate_main(["--ckpt", last, "--model_options", "{no_such_option: 1}"]) == 2
+    assert "a FewShotModule has no option no_such_option; its options are" in only_error_line(capsys)
+    assert evaluate_main(["--ckpt", last, "--model_options", "{hidden_sizes: [8]}"]) == 2
+    assert f"hidden_sizes fixes the shapes of the weights in checkpoint {last}" in only_error_line(capsys)
+    assert evaluate_main(["--ckpt", last, "--model_options", "{eval_steps: 0}"]) == 2
+    assert "eval_steps must be positive" in only_error_line(capsys)
     if not torch.cuda.is_available():
         assert evaluate_main(["--ckpt", last, "--device", "cuda"]) == 2
         assert "no CUDA device is available" in only_error_line(capsys)

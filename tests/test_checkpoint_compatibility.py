@@ -82,7 +82,7 @@ def test_added_hyperparameters_are_given_their_earlier_value_once():
     stored = {"lit_meta": {"module": "PEARLModule", "format": CHECKPOINT_FORMAT},
               "hyper_parameters": {"posterior_covariance": "full"}}  # fmt: skip
     assert upgrade_checkpoint(stored)["hyper_parameters"]["posterior_covariance"] == "full"
-    other = {"lit_meta": {"module": "RL2Module", "format": CHECKPOINT_FORMAT}, "hyper_parameters": {}}
+    other = {"lit_meta": {"module": "MAMLRLModule", "format": CHECKPOINT_FORMAT}, "hyper_parameters": {}}
     assert upgrade_checkpoint(other)["hyper_parameters"] == {}
 
 

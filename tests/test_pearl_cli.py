@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lit_meta.errors import ConfigError
 from lit_meta.registry import rebuild
 
 from .conftest import (
@@ -70,6 +71,22 @@ def test_posterior_context_episodes_sampled_adaptation_and_a_target_entropy_resu
     checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
     module, _ = rebuild(checkpoint, "the run")  # the agent and SAC from scratch aim at 0 nats per dimension
     assert module.agent.sac.target_entropy == pytest.approx(2 * math.log(0.1))
+    # evaluate.py may play the same checkpoint's held-out episodes with mean actions instead; the report
+    # says so, and its curve is the module's own when rebuilt with that option
+    options = ["--model_options", "{adaptation_actions: deterministic}"]
+    mean_actions = evaluate_last_checkpoint(
+        straight, "--tasks", "2", "--steps", "2", "--episodes", "2", *options
+    )
+    assert mean_actions["model_options"] == {"adaptation_actions": "deterministic"}
+    assert mean_actions["adaptation_actions"] == "deterministic" and report["adaptation_actions"] == "sampled"
+    assert report["model_options"] == {}
+    rebuilt, data = rebuild(checkpoint, "the run", options={"adaptation_actions": "deterministic"})
+    tasks = data.eval_tasks("test", 2)
+    expected = rebuilt.adaptation_curves(tasks, 2, 2, "test")["PEARL"].mean(0)
+    assert [r["mean"] for r in mean_actions["return"]["PEARL"]] == pytest.approx(expected.tolist())
+    assert [r["mean"] for r in report["return"]["PEARL"]] != pytest.approx(expected.tolist())
+    with pytest.raises(ConfigError, match="adaptation_actions must be deterministic or sampled, got 'mean'"):
+        rebuild(checkpoint, "the run", options={"adaptation_actions": "mean"})
 
 
 def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):

@@ -135,9 +135,11 @@ def test_the_tabular_mdp_configs_train_and_evaluate(name, tmp_path):
     assert 5 < report["return"]["random"][0]["mean"] < 15
 
 
-def test_resume_is_exact(tmp_path):
-    """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does."""
-    assert_resume_is_exact(lambda run: tiny_run("bandits_rl2", run, 4), tmp_path)
+@pytest.mark.parametrize("extra", [[], ["--model.init_args.trial_progress", "true"]])
+def test_resume_is_exact(extra, tmp_path):
+    """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does (also
+    with a policy that reads the trial's progress)."""
+    assert_resume_is_exact(lambda run: [*tiny_run("bandits_rl2", run, 4), *extra], tmp_path)
 
 
 LINEAR_DECAY = [
@@ -164,6 +166,7 @@ def test_a_learning_rate_schedule_anneals_ppo_once_per_iteration_and_resumes_exa
     ("override", "message"),
     [
         (["--model.init_args.hidden_size", "32"], "trained with hidden_size=16"),
+        (["--model.init_args.trial_progress", "true"], "trained with trial_progress=False"),
         (["--data.init_args.env_kwargs", "{arms: 3}"], "trained on other observation or action spaces"),
     ],
 )

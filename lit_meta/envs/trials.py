@@ -113,8 +113,9 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
         active = finished < episodes
         observation_tensor = torch.as_tensor(observation)
         output = policy.step(
-            observation_tensor, previous_action, previous_reward, previous_done, hidden, action_mask
-        )
+            observation_tensor, previous_action, previous_reward, previous_done, hidden, action_mask,
+            torch.as_tensor(finished, dtype=torch.float32),
+        )  # fmt: skip
         action = policy.sample(output.distribution, _noise(policy, noise_rngs))[0]
         log_prob = output.distribution.log_prob(action.unsqueeze(0))[0]
         env_action = action.numpy()

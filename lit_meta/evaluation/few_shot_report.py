@@ -36,6 +36,8 @@ class FewShotModel(Protocol):
     """Holds ``algorithm`` (its name) and ``transductive`` (how it was trained to predict)."""
     algorithm: MetaAlgorithm
     eval_steps: int
+    evaluation_options: Mapping[str, Any]
+    """Hyperparameters replaced for this evaluation (recorded in the report)."""
 
     def adaptation_curves(
         self, tasks: Iterable[TaskBatch], steps: int | None = None, transductive: bool | None = None
@@ -87,6 +89,7 @@ def few_shot_report(
         "checkpoint": str(checkpoint_path),
         "module": type(module).__name__,
         "algorithm": algorithm,
+        "model_options": module.evaluation_options,
         "datamodule": type(datamodule).__name__,
         "split": split,
         "tasks": tasks,

@@ -29,6 +29,8 @@ class MetaRLModel(Protocol):
     """The method's name, for titles."""
     environment_steps: int
     """Environment steps the checkpoint took in meta-training."""
+    evaluation_options: Mapping[str, Any]
+    """Hyperparameters replaced for this evaluation (recorded in the report)."""
 
     def adaptation_curves(
         self, tasks: Sequence, steps: int, episodes: int, split: str, progress: bool = False
@@ -56,6 +58,7 @@ def method_results(
     results = {
         "module": type(module).__name__,
         "learner": module.learner_name,
+        "model_options": module.evaluation_options,
         "steps": steps,
         "environment_steps": module.environment_steps,
         **module.evaluation_details(),

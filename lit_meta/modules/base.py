@@ -54,6 +54,8 @@ class MetaLearningModule(pl.LightningModule):
     """
 
     ARCHITECTURE_HPARAMS: tuple[str, ...] = ()
+    evaluation_options: dict = {}  # noqa: RUF012 (replaced, never mutated)
+    """Hyperparameters replaced to evaluate this module (``evaluate.py --model_options``), for its report."""
 
     def check_data(self, datamodule: pl.LightningDataModule) -> None:
         """Refuse, with one sentence, data this module cannot learn from, and build what depends on it

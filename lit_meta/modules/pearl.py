@@ -130,6 +130,10 @@ class PEARLModule(RLModule):
             require(value >= 0, f"{name} must not be negative, got {value}")
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
         require(
+            adaptation_actions in ("deterministic", "sampled"),
+            f"adaptation_actions must be deterministic or sampled, got {adaptation_actions!r}",
+        )
+        require(
             target_entropy < math.log(2),
             f"target_entropy must be below log 2 = 0.693 nats per action dimension (a uniform policy's on "
             f"[-1, 1]), got {target_entropy}",

@@ -44,6 +44,10 @@ class RL2Module(RLModule):
     :param episodes_per_trial: episodes per training trial (bandits: pulls).
     :param init_std: initial standard deviation of the Gaussian policy (continuous actions), on the
         actions' own scale.
+    :param trial_progress: the policy also reads the share of the trial's ``episodes_per_trial`` episodes
+        already played (:class:`~lit_meta.nn.recurrent.RecurrentPolicy`'s ``trial_episodes``), so that its
+        value and its exploration can depend on what remains of the trial; off (default): the paper's
+        inputs.
     :param gamma: discount over the whole trial (episode ends inside a trial are not terminal).
     :param gae_lambda: GAE's λ.
     :param clip_range: PPO's ε.
@@ -65,13 +69,14 @@ class RL2Module(RLModule):
 
     CPU_REASON = "plays its trials on the CPU"
 
-    ARCHITECTURE_HPARAMS = ("hidden_size",)
+    ARCHITECTURE_HPARAMS = ("hidden_size", "trial_progress")
 
     def __init__(
         self,
         hidden_size: int = 64,
         episodes_per_trial: int = 10,
         init_std: float = 1.0,
+        trial_progress: bool = False,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         clip_range: float = 0.2,
@@ -124,6 +129,7 @@ class RL2Module(RLModule):
                 self.policy = RecurrentPolicy(
                     template.observation_space, template.action_space, self.hparams.hidden_size,
                     self.hparams.init_std,
+                    self.hparams.episodes_per_trial if self.hparams.trial_progress else None,
                 )  # fmt: skip
 
     def configure_optimizers(self) -> dict:

@@ -51,6 +51,10 @@ class RecurrentPolicy(nn.Module):
     :param hidden_size: width of the GRU's state (the RL² paper uses 256 for bandits).
     :param init_std: the Gaussian's initial standard deviation (Box actions; on the scale of the actions:
         an action space of ±0.1 wants less than the default 1, which saturates every action).
+    :param trial_episodes: if given, the GRU also reads the trial's progress, the episodes completed
+        before the step divided by ``trial_episodes``: a trial has a fixed length, so what remains of it is
+        part of its state (Pardo et al. 2018, "Time Limits in Reinforcement Learning"), which a GRU would
+        otherwise have to count out itself. ``None`` (default): the RL² paper's inputs only.
     """
 
     def __init__(
@@ -59,16 +63,23 @@ class RecurrentPolicy(nn.Module):
         action_space: gym.Space,
         hidden_size: int = 64,
         init_std: float = 1.0,
+        trial_episodes: int | None = None,
     ) -> None:
         super().__init__()
         require(hidden_size > 0, f"hidden_size must be positive, got {hidden_size}")
         require(init_std > 0, f"init_std must be positive, got {init_std}")
+        require(
+            trial_episodes is None or trial_episodes > 0,
+            f"trial_episodes must be positive, got {trial_episodes}",
+        )
+        self.trial_episodes = trial_episodes
         self.observation_space, self.action_space = observation_space, action_space
         self.observation_size = space_size(observation_space, "observation")
         self.action_size = space_size(action_space, "action")
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.hidden_size = hidden_size
-        self.gru = nn.GRU(self.observation_size + self.action_size + 2, hidden_size)
+        progress_size = 0 if trial_episodes is None else 1
+        self.gru = nn.GRU(self.observation_size + self.action_size + 2 + progress_size, hidden_size)
         self.actor = nn.Linear(hidden_size, self.action_size)
         self.critic = nn.Linear(hidden_size, 1)
         if not self.discrete:
@@ -100,19 +111,29 @@ class RecurrentPolicy(nn.Module):
         previous_dones: Tensor,
         hidden: Tensor | None = None,
         action_mask: Tensor | None = None,
+        episodes_done: Tensor | None = None,
     ) -> PolicyOutput:
         """The policy over a sequence ``[T, B]`` started from ``hidden`` (default: a fresh trial).
 
         ``previous_actions`` etc. at step ``t`` are those of step ``t - 1``; ``action_mask`` ``[T, B]``
-        zeroes the previous action where there was none (the first step of a trial).
+        zeroes the previous action where there was none (the first step of a trial). ``episodes_done``
+        ``[T, B]``, read only with ``trial_episodes``: the episodes of the trial completed before each step
+        (default: counted from ``previous_dones``, right for a sequence that starts a trial).
         """
         observations, previous_actions = self.encode(observations, previous_actions)
         if action_mask is not None:
             previous_actions = previous_actions * action_mask.unsqueeze(-1)
-        inputs = torch.cat(
-            [observations, previous_actions, previous_rewards.unsqueeze(-1), previous_dones.unsqueeze(-1)],
-            dim=-1,
-        ).float()
+        features = [
+            observations,
+            previous_actions,
+            previous_rewards.unsqueeze(-1),
+            previous_dones.unsqueeze(-1),
+        ]
+        if self.trial_episodes is not None:
+            if episodes_done is None:
+                episodes_done = previous_dones.cumsum(0)
+            features.append((episodes_done / self.trial_episodes).unsqueeze(-1))
+        inputs = torch.cat(features, dim=-1).float()
         if hidden is None:
             hidden = self.initial_state(inputs.shape[1])
         features, hidden = self.gru(inputs, hidden)
@@ -131,12 +152,18 @@ class RecurrentPolicy(nn.Module):
         previous_done: Tensor,
         hidden: Tensor,
         action_mask: Tensor | None = None,
+        episodes_done: Tensor | None = None,
     ) -> PolicyOutput:
-        """One step for a batch ``[B]``: :meth:`forward` on a sequence of length 1 (outputs ``[1, B]``)."""
+        """One step for a batch ``[B]``: :meth:`forward` on a sequence of length 1 (outputs ``[1, B]``);
+        ``episodes_done`` ``[B]`` is then the caller's count (one step is too short to count it from)."""
+        require(
+            self.trial_episodes is None or episodes_done is not None,
+            "a policy that reads the trial's progress needs episodes_done at each step",
+        )
         unsqueeze = lambda x: None if x is None else x.unsqueeze(0)  # noqa: E731
         return self(
             unsqueeze(observation), unsqueeze(previous_action), unsqueeze(previous_reward),
-            unsqueeze(previous_done), hidden, unsqueeze(action_mask),
+            unsqueeze(previous_done), hidden, unsqueeze(action_mask), unsqueeze(episodes_done),
         )  # fmt: skip
 
     def sample(self, distribution: Distribution, noise: Tensor) -> Tensor:

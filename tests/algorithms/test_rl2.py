@@ -119,6 +119,8 @@ def test_discrete_observations_are_read_one_hot_and_hidden_state_must_be_positiv
     assert output.values.shape == (1, 2) and output.hidden.shape == (1, 2, 3)
     with pytest.raises(ConfigError, match="hidden_size"):
         RecurrentPolicy(gym.spaces.Discrete(4), gym.spaces.Discrete(2), hidden_size=0)
+    with pytest.raises(ConfigError, match="trial_episodes must be positive"):
+        RecurrentPolicy(gym.spaces.Discrete(4), gym.spaces.Discrete(2), trial_episodes=0)
 
 
 @pytest.mark.parametrize("init_std", [1.0, 0.1])

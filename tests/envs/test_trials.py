@@ -24,9 +24,13 @@ def family_envs(env_id: str, count: int):
     return trial_envs([lambda: make_task_env(env_id)] * count)
 
 
-def policy_for(envs, hidden_size: int = 8, seed: int = 0) -> RecurrentPolicy:
+def policy_for(
+    envs, hidden_size: int = 8, seed: int = 0, trial_episodes: int | None = None
+) -> RecurrentPolicy:
     torch.manual_seed(seed)
-    return RecurrentPolicy(envs.single_observation_space, envs.single_action_space, hidden_size)
+    return RecurrentPolicy(
+        envs.single_observation_space, envs.single_action_space, hidden_size, trial_episodes=trial_episodes
+    )
 
 
 def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
@@ -50,12 +54,14 @@ def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
     assert torch.equal(again.actions, trials.actions) and torch.equal(again.hiddens, trials.hiddens)
 
 
+@pytest.mark.parametrize("trial_episodes", [None, 2])
 @pytest.mark.parametrize(
     "env_id", ["lit_meta/CartPoleTask-v0", "lit_meta/PendulumTask-v0", "lit_meta/TabularMDP-v0"]
 )
-def test_acting_step_by_step_equals_replaying_the_trial_as_one_sequence(env_id):
+def test_acting_step_by_step_equals_replaying_the_trial_as_one_sequence(env_id, trial_episodes):
+    """Also with the trial's progress read: counted while acting, and from the done flags on replay."""
     envs = family_envs(env_id, 3)
-    policy = policy_for(envs)
+    policy = policy_for(envs, trial_episodes=trial_episodes)
     trials = collect_trials(policy, envs, episodes=2, seeds=[4, 5, 6])
     *sequences, action_mask = trials.policy_inputs()
     with torch.no_grad():
@@ -98,3 +104,28 @@ def test_collect_trials_refuses_environments_that_reset_a_step_late():
     envs = gym.vector.SyncVectorEnv([lambda: make_task_env(BANDIT)])  # NEXT_STEP autoreset
     with pytest.raises(ConfigError, match="reset in the step that ends an episode"):
         collect_trials(policy_for(envs), envs, episodes=2, seeds=[0])
+
+
+def test_the_trial_progress_is_the_share_of_episodes_played_before_each_step():
+    """The GRU's extra input, recomputed by hand: previous done flags counted and divided by the trial's
+    episodes; the outputs are the GRU's and heads' on those inputs, and they change with the progress."""
+    envs = bandit_envs(2, arms=3)
+    policy = policy_for(envs, trial_episodes=4)
+    trials = collect_trials(policy, envs, episodes=4, seeds=[1, 2])
+    observations, actions, rewards, dones, action_mask = trials.policy_inputs()
+    progress = torch.tensor([0.0, 0.25, 0.5, 0.75])[:, None].expand(4, 2)  # a bandit episode is one pull
+    one_hot = torch.nn.functional.one_hot(actions.long(), 3) * action_mask[..., None]
+    inputs = torch.cat([observations, one_hot, rewards[..., None], dones[..., None], progress[..., None]], -1)
+    features, _ = policy.gru(inputs.float())
+    with torch.no_grad():
+        output = policy(observations, actions, rewards, dones, action_mask=action_mask)
+    torch.testing.assert_close(output.values, policy.critic(features).squeeze(-1))
+    torch.testing.assert_close(output.distribution.logits, policy.actor(features).log_softmax(-1))
+    torch.testing.assert_close(output.distribution.log_prob(trials.actions), trials.log_probs)
+    with torch.no_grad():
+        later = policy(
+            observations, actions, rewards, dones, action_mask=action_mask, episodes_done=dones * 3
+        )
+    assert not torch.allclose(later.values, output.values)
+    with pytest.raises(ConfigError, match="needs episodes_done at each step"):
+        policy.step(observations[0], actions[0], rewards[0], dones[0], policy.initial_state(2))
