@@ -69,8 +69,8 @@ def evaluate(
         evaluated on the very same held-out tasks and episode seeds; their curves join the report and
         one comparison plot.
     :param model_options: hyperparameters of the checkpoint's module replaced for this evaluation, those
-        that do not fix its weights' shapes (e.g. ``{adaptation_actions: mean}`` for PEARL); recorded in
-        the report. Compared checkpoints keep their own.
+        that do not fix its weights' shapes (e.g. ``{adaptation_actions: deterministic}`` for PEARL);
+        recorded in the report. Compared checkpoints keep their own.
     :return: the report that is also written to JSON.
     """
     require_positive("tasks", tasks)
