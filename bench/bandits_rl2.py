@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from config_runs import config_cli, fit_and_reload, merge_record, validation_curve
+from config_runs import add_tag_argument, config_cli, fit_and_reload, merge_record, validation_curve
 
 from lit_meta.errors import require
 from lit_meta.evaluation import plots
@@ -202,11 +202,7 @@ def main() -> None:
     parser.add_argument(
         "--baselines_only", action="store_true", help="replay the baselines, keep the recorded RL² results"
     )
-    parser.add_argument(
-        "--tag",
-        default="",
-        help="a variant's suffix: its records go to bandits_rl2<tag>.json, not the setting's",
-    )
+    add_tag_argument(parser, "bandits_rl2")
     args, overrides = parser.parse_known_args()
     torch.set_num_threads(1)
     silence_library_noise()

@@ -55,3 +55,10 @@ def merge_record(path: Path, key: str, record: dict) -> dict:
     partial.write_text(json.dumps(results, indent=2))
     partial.replace(path)
     return results
+
+
+def add_tag_argument(parser, stem: str) -> None:
+    """``--tag``: a variant's suffix, so that its records go to ``<stem><tag>.json``, not the setting's."""
+    parser.add_argument(
+        "--tag", default="", help=f"a variant's suffix: its records go to {stem}<tag>.json, not the setting's"
+    )

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from config_runs import config_cli, fit_and_reload, merge_record
+from config_runs import add_tag_argument, config_cli, fit_and_reload, merge_record
 
 from lit_meta.evaluation import plots
 from lit_meta.evaluation.mdp_baselines import MDP_BASELINES
@@ -89,11 +89,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="*", default=["10"], choices=sorted(PAPER_TABLE_2))
     parser.add_argument("--tasks", type=int, default=1000, help="held-out MDPs scored")
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock cap of each training")
-    parser.add_argument(
-        "--tag",
-        default="",
-        help="a variant's suffix: its records go to tabular_rl2<tag>.json, not the setting's",
-    )
+    add_tag_argument(parser, "tabular_rl2")
     args, overrides = parser.parse_known_args()
     torch.set_num_threads(1)
     silence_library_noise()
