@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import LitMetaCLI
+from lit_meta.files import atomic_write_text
 from lit_meta.registry import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +52,7 @@ def merge_record(path: Path, key: str, record: dict) -> dict:
     benchmarks writing other keys of the same file meanwhile keep theirs; returns the whole object."""
     results = json.loads(path.read_text()) if path.is_file() else {}
     results[key] = record
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(results, indent=2))
-    partial.replace(path)
+    atomic_write_text(path, json.dumps(results, indent=2))
     return results
 
 

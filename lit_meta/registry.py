@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
+from jsonargparse import ArgumentError, ArgumentParser
 
 from lit_meta.checkpoints import checkpoint_stamp
 from lit_meta.datamodules import (
@@ -70,8 +71,7 @@ def rebuild(
         raise ConfigError(
             f"{source} holds a {stamp['module']}, which this version of lit-meta cannot evaluate"
         )
-    options = dict(options or {})
-    _check_options(module_class, options, source)
+    options = _checked_options(module_class, options or {}, source)
     hparams = {**checkpoint.get("hyper_parameters", {}), **options}
     module = module_class(**_init_kwargs(module_class, hparams))
     module.evaluation_options = options
@@ -103,21 +103,40 @@ def _plain_arguments(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters) - {"self", *INJECTED_ARGUMENTS}
 
 
-def _check_options(cls: type[MetaLearningModule], options: Mapping[str, Any], source: str) -> None:
-    """Refuse, in one sentence, options ``cls`` does not take and options that fix its weights' shapes."""
+def _checked_options(
+    cls: type[MetaLearningModule], options: Mapping[str, Any], source: str
+) -> dict[str, Any]:
+    """``options`` converted to the types ``cls.__init__`` declares (as the training command line converts
+    them); refused, in one sentence, if ``cls`` does not take one, if one fixes the weights' shapes or what
+    the weights were trained with (:attr:`~lit_meta.modules.base.MetaLearningModule.TRAINED_HPARAMS`),
+    or if a value does not fit its type."""
+    fixed = set(cls.ARCHITECTURE_HPARAMS) | set(cls.TRAINED_HPARAMS)
     accepted = _plain_arguments(cls)
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(
             f"a {cls.__name__} has no option {', '.join(unknown)}; "
-            f"its options are {', '.join(sorted(accepted))}"
+            f"the options it can evaluate with are {', '.join(sorted(accepted - fixed))}"
         )
-    fixed = sorted(set(options) & set(cls.ARCHITECTURE_HPARAMS))
-    if fixed:
+    refused = sorted(set(options) & fixed)
+    if refused:
         raise ConfigError(
-            f"{', '.join(fixed)} fixes the shapes of the weights in {source} "
-            "and cannot be changed to evaluate it"
+            f"{', '.join(refused)} fixes what the weights in {source} were trained for "
+            "and cannot be changed to evaluate them"
         )
+    parameters = inspect.signature(cls.__init__).parameters
+    checked = {}
+    for name, value in options.items():
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_argument("--value", type=parameters[name].annotation)
+        try:
+            checked[name] = parser.parse_object({"value": value}).value
+        except ArgumentError:
+            raise ConfigError(
+                f"the {cls.__name__} option {name} cannot be {value!r} "
+                f"(it takes {parameters[name].annotation})"
+            ) from None
+    return checked
 
 
 __all__ = ["DATAMODULES", "MODULES", "rebuild"]

@@ -291,18 +291,22 @@ def record(names: list[str], other_cpu: bool = False) -> None:
             last = run_dir / "checkpoints" / "last.ckpt"
             found = parameter_fingerprint(torch.load(last, weights_only=True))
             if other_cpu:
+                assert name in recorded, f"{name} has no reference recording to differ from"
+                other_cpus = [other for other in others.get(name, []) if other["cpu"] != cpu_name()]
                 if _first_difference(found, recorded[name]) is not None:
-                    kept = [other for other in others.get(name, []) if other["cpu"] != cpu_name()]
-                    others[name] = [*kept, {"cpu": cpu_name(), "parameters": found}]
-                    OTHER_CPU_PARAMETERS.write_text(json.dumps(others, indent=1, sort_keys=True) + "\n")
+                    other_cpus.append({"cpu": cpu_name(), "parameters": found})
                     print(f"recorded {name} for {cpu_name()}", flush=True)
-                continue
-            recorded[name] = found
-            kept = LEGACY_CHECKPOINTS / f"{name}.ckpt"
-            if name in LEGACY and not kept.exists():  # a kept checkpoint stays as its commit wrote it
-                shutil.copyfile(last, kept)
-            REFERENCE_PARAMETERS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
-            print(f"recorded {name}", flush=True)
+                others[name] = other_cpus
+            else:  # a new reference: what other CPUs ended with belongs to the old one
+                recorded[name] = found
+                others.pop(name, None)
+                kept = LEGACY_CHECKPOINTS / f"{name}.ckpt"
+                if name in LEGACY and not kept.exists():  # a kept checkpoint stays as its commit wrote it
+                    shutil.copyfile(last, kept)
+                REFERENCE_PARAMETERS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+                print(f"recorded {name}", flush=True)
+            others = {key: value for key, value in others.items() if value}
+            OTHER_CPU_PARAMETERS.write_text(json.dumps(others, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

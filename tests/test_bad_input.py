@@ -183,9 +183,15 @@ def test_evaluation_of_unusable_checkpoints(reptile_run, tmp_path, capsys):
     assert evaluate_main(["--ckpt", last, "--tasks", "0"]) == 2
     assert "tasks must be positive" in only_error_line(capsys)
     assert evaluate_main(["--ckpt", last, "--model_options", "{no_such_option: 1}"]) == 2
-    assert "a FewShotModule has no option no_such_option; its options are" in only_error_line(capsys)
+    error = only_error_line(capsys)
+    assert "a FewShotModule has no option no_such_option; the options it can evaluate with are" in error
+    assert "eval_steps" in error and "hidden_sizes" not in error
     assert evaluate_main(["--ckpt", last, "--model_options", "{hidden_sizes: [8]}"]) == 2
-    assert f"hidden_sizes fixes the shapes of the weights in checkpoint {last}" in only_error_line(capsys)
+    assert f"hidden_sizes fixes what the weights in checkpoint {last} were trained for" in only_error_line(
+        capsys
+    )
+    assert evaluate_main(["--ckpt", last, "--model_options", "{eval_steps: two}"]) == 2
+    assert "the FewShotModule option eval_steps cannot be 'two'" in only_error_line(capsys)
     assert evaluate_main(["--ckpt", last, "--model_options", "{eval_steps: 0}"]) == 2
     assert "eval_steps must be positive" in only_error_line(capsys)
     if not torch.cuda.is_available():

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lit_meta.errors import ConfigError
+from lit_meta.modules import PEARLModule
 from lit_meta.registry import rebuild
 
 from .conftest import (
@@ -85,8 +86,10 @@ def test_posterior_context_episodes_sampled_adaptation_and_a_target_entropy_resu
     expected = rebuilt.adaptation_curves(tasks, 2, 2, "test")["PEARL"].mean(0)
     assert [r["mean"] for r in mean_actions["return"]["PEARL"]] == pytest.approx(expected.tolist())
     assert [r["mean"] for r in report["return"]["PEARL"]] != pytest.approx(expected.tolist())
-    with pytest.raises(ConfigError, match="adaptation_actions must be deterministic or sampled, got 'mean'"):
+    with pytest.raises(ConfigError, match="the PEARLModule option adaptation_actions cannot be 'mean'"):
         rebuild(checkpoint, "the run", options={"adaptation_actions": "mean"})
+    with pytest.raises(ConfigError, match="adaptation_actions must be deterministic or sampled, got 'mean'"):
+        PEARLModule(adaptation_actions="mean")
 
 
 def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):

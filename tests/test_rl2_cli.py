@@ -17,6 +17,7 @@ from .conftest import (
     QUIET,
     ROOT,
     assert_resume_is_exact,
+    evaluate_last_checkpoint,
     refused,
     run_script,
     tiny_run,
@@ -139,7 +140,13 @@ def test_the_tabular_mdp_configs_train_and_evaluate(name, tmp_path):
 def test_resume_is_exact(extra, tmp_path):
     """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does (also
     with a policy that reads the trial's progress)."""
-    assert_resume_is_exact(lambda run: [*tiny_run("bandits_rl2", run, 4), *extra], tmp_path)
+    straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("bandits_rl2", run, 4), *extra], tmp_path)
+    if extra:  # the policy reads the progress: one more input, scaled by the training trial's length
+        module, _ = rebuild(load_checkpoint(straight / "checkpoints" / "last.ckpt"), "the run")
+        assert module.policy.trial_episodes == module.hparams.episodes_per_trial == 10
+        assert module.policy.gru.input_size == 1 + 5 + 2 + 1  # bandit observation, arms, reward, done
+        report = evaluate_last_checkpoint(straight, "--tasks", "2", "--episodes", "1")
+        assert report["trial_progress"] is True and report["model_options"] == {}
 
 
 LINEAR_DECAY = [

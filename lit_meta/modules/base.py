@@ -54,6 +54,9 @@ class MetaLearningModule(pl.LightningModule):
     """
 
     ARCHITECTURE_HPARAMS: tuple[str, ...] = ()
+    TRAINED_HPARAMS: tuple[str, ...] = ()
+    """Hyperparameters that do not shape the weights but that the weights were trained for, so that
+    ``evaluate.py --model_options`` may not change them (RL²'s trial length, its progress input's scale)."""
     evaluation_options: dict = {}  # noqa: RUF012 (replaced, never mutated)
     """Hyperparameters replaced to evaluate this module (``evaluate.py --model_options``), for its report."""
 

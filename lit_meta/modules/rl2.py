@@ -44,10 +44,10 @@ class RL2Module(RLModule):
     :param episodes_per_trial: episodes per training trial (bandits: pulls).
     :param init_std: initial standard deviation of the Gaussian policy (continuous actions), on the
         actions' own scale.
-    :param trial_progress: the policy also reads the share of the trial's ``episodes_per_trial`` episodes
-        already played (:class:`~lit_meta.nn.recurrent.RecurrentPolicy`'s ``trial_episodes``), so that its
-        value and its exploration can depend on what remains of the trial; off (default): the paper's
-        inputs.
+    :param trial_progress: the policy also reads the episodes of the trial already played divided by
+        ``episodes_per_trial`` (:class:`~lit_meta.nn.recurrent.RecurrentPolicy`'s ``trial_episodes``), so
+        that its value and its exploration can depend on what remains of a training trial (a longer
+        evaluation trial reads past 1); off (default): the paper's inputs.
     :param gamma: discount over the whole trial (episode ends inside a trial are not terminal).
     :param gae_lambda: GAE's λ.
     :param clip_range: PPO's ε.
@@ -70,6 +70,7 @@ class RL2Module(RLModule):
     CPU_REASON = "plays its trials on the CPU"
 
     ARCHITECTURE_HPARAMS = ("hidden_size", "trial_progress")
+    TRAINED_HPARAMS = ("episodes_per_trial",)
 
     def __init__(
         self,
@@ -288,6 +289,7 @@ class RL2Module(RLModule):
         return {
             "tuned_baselines": {key: value for key, value in self.tuned_baselines.items() if value},
             "hidden_size": self.hparams.hidden_size,
+            "trial_progress": self.hparams.trial_progress,
             "trained_episodes_per_trial": self.hparams.episodes_per_trial,
             "curve": "return in each episode of one trial, averaged over `episodes` trials per task",
         }

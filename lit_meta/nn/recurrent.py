@@ -52,9 +52,10 @@ class RecurrentPolicy(nn.Module):
     :param init_std: the Gaussian's initial standard deviation (Box actions; on the scale of the actions:
         an action space of ±0.1 wants less than the default 1, which saturates every action).
     :param trial_episodes: if given, the GRU also reads the trial's progress, the episodes completed
-        before the step divided by ``trial_episodes``: a trial has a fixed length, so what remains of it is
-        part of its state (Pardo et al. 2018, "Time Limits in Reinforcement Learning"), which a GRU would
-        otherwise have to count out itself. ``None`` (default): the RL² paper's inputs only.
+        before the step divided by ``trial_episodes`` (the training trials' length; a longer trial reads
+        past 1): a trial has a fixed length, so what remains of it is part of its state (Pardo et al. 2018,
+        "Time Limits in Reinforcement Learning"), which a GRU would otherwise have to count out itself.
+        ``None`` (default): the RL² paper's inputs only.
     """
 
     def __init__(
@@ -123,17 +124,12 @@ class RecurrentPolicy(nn.Module):
         observations, previous_actions = self.encode(observations, previous_actions)
         if action_mask is not None:
             previous_actions = previous_actions * action_mask.unsqueeze(-1)
-        features = [
-            observations,
-            previous_actions,
-            previous_rewards.unsqueeze(-1),
-            previous_dones.unsqueeze(-1),
-        ]
+        parts = [observations, previous_actions, previous_rewards.unsqueeze(-1), previous_dones.unsqueeze(-1)]
         if self.trial_episodes is not None:
             if episodes_done is None:
                 episodes_done = previous_dones.cumsum(0)
-            features.append((episodes_done / self.trial_episodes).unsqueeze(-1))
-        inputs = torch.cat(features, dim=-1).float()
+            parts.append((episodes_done / self.trial_episodes).unsqueeze(-1))
+        inputs = torch.cat(parts, dim=-1).float()
         if hidden is None:
             hidden = self.initial_state(inputs.shape[1])
         features, hidden = self.gru(inputs, hidden)
