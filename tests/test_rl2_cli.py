@@ -147,6 +147,12 @@ def test_resume_is_exact(extra, tmp_path):
         assert module.policy.gru.input_size == 1 + 5 + 2 + 1  # bandit observation, arms, reward, done
         report = evaluate_last_checkpoint(straight, "--tasks", "2", "--episodes", "1")
         assert report["trial_progress"] is True and report["model_options"] == {}
+        changed = run_script(
+            "evaluate.py", "--ckpt", str(straight / "checkpoints" / "last.ckpt"),
+            "--model_options", "{episodes_per_trial: 20}",
+        )  # fmt: skip
+        assert changed.returncode == 2
+        assert "episodes_per_trial fixes what the weights in checkpoint" in changed.stderr
 
 
 LINEAR_DECAY = [
