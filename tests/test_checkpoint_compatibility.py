@@ -69,6 +69,7 @@ def test_a_pearl_checkpoint_from_before_full_covariances_loads_resumes_and_evalu
     evaluation = ["--tasks", "2", "--steps", "2", "--episodes", "2"]
     resumed = assert_loads_resumes_and_evaluates(legacy, "nav2d_pearl", evaluation, tmp_path)
     assert resumed["hyper_parameters"]["posterior_covariance"] == "diagonal"
+    assert resumed["hyper_parameters"]["encoder_objective"] == "critic"  # added later still: the paper's
 
 
 def test_added_hyperparameters_are_given_their_earlier_value_once():
@@ -77,7 +78,8 @@ def test_added_hyperparameters_are_given_their_earlier_value_once():
             for stamp in ({"module": module, "format": 1}, {"module": module, "format": CHECKPOINT_FORMAT}):
                 checkpoint = {"lit_meta": dict(stamp), "hyper_parameters": {"seed": 3}}
                 upgraded = upgrade_checkpoint(upgrade_checkpoint(checkpoint))
-                assert upgraded["hyper_parameters"] == {"seed": 3, name: value}
+                assert upgraded["hyper_parameters"] == {"seed": 3, **added}
+                assert upgraded["hyper_parameters"][name] == value
                 assert upgraded["lit_meta"]["format"] == CHECKPOINT_FORMAT
     stored = {"lit_meta": {"module": "PEARLModule", "format": CHECKPOINT_FORMAT},
               "hyper_parameters": {"posterior_covariance": "full"}}  # fmt: skip

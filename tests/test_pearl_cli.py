@@ -21,6 +21,7 @@ from .conftest import (
 )
 
 FULL = ["--model.init_args.posterior_covariance", "full"]
+REWARD_DECODER = ["--model.init_args.encoder_objective", "critic_and_reward"]
 
 CONFIGS = ("nav2d_pearl", "cheetah_vel_pearl")
 
@@ -92,13 +93,21 @@ def test_posterior_context_episodes_sampled_adaptation_and_a_target_entropy_resu
         PEARLModule(adaptation_actions="mean")
 
 
-def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
-    straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("nav2d_pearl", run, 4), *FULL], tmp_path)
+def test_full_precision_factors_and_a_reward_decoder_train_resume_exactly_and_evaluate(tmp_path):
+    straight, _ = assert_resume_is_exact(
+        lambda run: [*tiny_run("nav2d_pearl", run, 4), *FULL, *REWARD_DECODER], tmp_path
+    )
     checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["posterior_covariance"] == "full"
+    assert checkpoint["hyper_parameters"]["encoder_objective"] == "critic_and_reward"
     # the encoder's last layer: a mean and a diagonal entry per latent dimension, and the 10 entries below
     encoder_out = [v for k, v in checkpoint["state_dict"].items() if k.startswith("agent.encoder")][-1]
     assert encoder_out.shape == (2 * 5 + 10,)
+    # the decoder reads (s, a, s', z) of navigation (2 + 2 + 2 + 5) and predicts one reward
+    decoder = [v for k, v in checkpoint["state_dict"].items() if k.startswith("agent.reward_decoder")]
+    assert decoder[0].shape[1] == 11 and decoder[-1].shape == (1,)
+    with open(next((straight / "csv").glob("version_*/metrics.csv"))) as file:
+        assert "train/reward_decoder_loss" in file.readline()
     report = evaluate_last_checkpoint(straight, "--tasks", "2", "--steps", "2", "--episodes", "2")
     assert all(math.isfinite(r["mean"]) for curve in report["return"].values() for r in curve)
 
@@ -114,6 +123,7 @@ def test_full_precision_factors_train_resume_exactly_and_evaluate(tmp_path):
             "posterior_context_episodes must not be negative",
         ),
         (["--model.init_args.target_entropy", "0.7"], "target_entropy must be below log 2 = 0.693 nats"),
+        (["--model.init_args.encoder_objective", "value"], "encoder_objective"),
         (["--data.init_args.train_tasks", "null"], "set data.train_tasks"),
         (["--trainer.accelerator", "gpu"], "the trainer settings cannot run here"),
     ],
@@ -222,6 +232,7 @@ def test_adaptation_plays_mean_or_sampled_actions_as_configured(actions):
     [
         (["--model.init_args.latent_size", "3"], "trained with latent_size=5"),
         (FULL, "trained with posterior_covariance='diagonal'"),
+        (REWARD_DECODER, "trained with encoder_objective='critic'"),
         (
             ["--data.init_args.env", "lit_meta/PendulumTask-v0"],
             "trained on other observation or action spaces",

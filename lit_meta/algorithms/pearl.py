@@ -11,6 +11,11 @@ see z with its gradient (the critic loss trains the encoder); the actor, the tem
 critics' targets see it detached, as the paper's code does. The SAC itself is
 :class:`~lit_meta.algorithms.sac.SoftActorCritic` over observations extended with z.
 
+The paper (section 4.1) names a second way to train the encoder, reconstructing the MDP, and chooses the
+critic's; ``encoder_objective`` offers both: ``"reward"`` trains it through a reward decoder
+r̂(s, a, s′, z) alone (the critics then see z detached, as VariBAD, Zintgraf et al. 2020, decodes rewards),
+``"critic_and_reward"`` through the sum of the two losses.
+
 No Lightning here: :class:`~lit_meta.modules.PEARLModule` collects the data and schedules the updates.
 """
 
@@ -30,6 +35,8 @@ COVARIANCES = ("diagonal", "full")
 """The Gaussian factors an encoder may output: the paper's diagonal ones, or full precision matrices."""
 PEARL_GROUPS = (*OPTIMIZED_GROUPS, "encoder")
 """The parameter groups of :meth:`PEARLAgent.parameter_groups`, each stepped by its own optimizer."""
+ENCODER_OBJECTIVES = ("critic", "reward", "critic_and_reward")
+"""What trains the encoder: the critic's loss (the paper), a reward decoder's, or both."""
 
 
 def context_features(batch: Mapping[str, Tensor]) -> Tensor:
@@ -143,6 +150,9 @@ class PEARLAgent(nn.Module):
         locomotion tasks), which sets how much return weighs against entropy.
     :param posterior_covariance: ``"diagonal"`` Gaussian factors (the paper) or ``"full"`` precision
         matrices (:class:`ContextEncoder`).
+    :param encoder_objective: what trains the encoder besides the KL term (:data:`ENCODER_OBJECTIVES`):
+        the critic's loss (the paper), the squared error of a reward decoder ``r̂(s, a, s′, z)`` on the RL
+        batch's rewards as the critics see them (scaled), or their sum.
     """
 
     def __init__(
@@ -161,9 +171,14 @@ class PEARLAgent(nn.Module):
         reward_scale: float = 1.0,
         posterior_covariance: str = "diagonal",
         target_entropy: float = -1.0,
+        encoder_objective: str = "critic",
     ) -> None:
         super().__init__()
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
+        require(
+            encoder_objective in ENCODER_OBJECTIVES,
+            f"encoder_objective must be one of {ENCODER_OBJECTIVES}, got {encoder_objective!r}",
+        )
         require_positive("reward_scale", reward_scale)
         require_positive("latent_size", latent_size)
         self.latent_size, self.kl_weight, self.reward_scale = latent_size, kl_weight, reward_scale
@@ -174,6 +189,12 @@ class PEARLAgent(nn.Module):
             observation_size + latent_size, action_size, action_low, action_high, hidden_sizes, gamma, tau,
             init_temperature, bounded_target_entropy(action_low, action_high, action_size, target_entropy),
         )  # fmt: skip
+        self.critic_trains_encoder = encoder_objective != "reward"
+        self.reward_decoder = (
+            MLP(2 * observation_size + action_size + latent_size, 1, list(encoder_hidden_sizes), "relu")
+            if encoder_objective != "critic"
+            else None
+        )
 
     # --- the latent variable ---------------------------------------------------------------------------
 
@@ -212,7 +233,7 @@ class PEARLAgent(nn.Module):
         """The losses of one update on ``T`` tasks: ``context`` ``[T, N, ...]`` (each task's posterior),
         ``batch`` ``[T, B, ...]`` (keys :data:`~lit_meta.algorithms.replay.BATCH_KEYS`). Returns
         ``({group: loss}, statistics)``: ``critic`` (z with its gradient), ``actor`` and ``alpha`` (z
-        detached), and ``encoder`` = critic loss + β·Σ_tasks KL(q(z | c_t) ‖ N(0, I))."""
+        detached), and ``encoder`` = the ``encoder_objective``'s loss + β·Σ_tasks KL(q(z | c_t) ‖ N(0, I))."""
         mean, variance = self.posterior(context)
         latent = self.sample_latent(mean, variance)
         kl = kl_to_standard_normal(mean, variance).sum()
@@ -222,19 +243,20 @@ class PEARLAgent(nn.Module):
         latents = latents.reshape(tasks * batch_size, self.latent_size)
         critic_batch = {
             **flat,
-            "obs": torch.cat([flat["obs"], latents], -1),
+            "obs": torch.cat([flat["obs"], latents if self.critic_trains_encoder else latents.detach()], -1),
             "next_obs": torch.cat([flat["next_obs"], latents.detach()], -1),
             "reward": flat["reward"] * self.reward_scale,
         }
         critic_loss, critic_stats = self.sac.critic_loss(critic_batch)
         actor_loss, alpha_loss, policy_stats = self.sac.policy_losses(critic_batch["obs"].detach())
-        losses = {
-            "critic": critic_loss,
-            "actor": actor_loss,
-            "alpha": alpha_loss,
-            "encoder": critic_loss + self.kl_weight * kl,
-        }
-        stats = {f"{name}_loss": loss.detach() for name, loss in losses.items()}
+        encoder_loss = self.kl_weight * kl + (critic_loss if self.critic_trains_encoder else 0.0)
+        extra = {}
+        if self.reward_decoder is not None:
+            inputs = torch.cat([flat["obs"], flat["action"], flat["next_obs"], latents], -1)
+            decoder_loss = F.mse_loss(self.reward_decoder(inputs)[:, 0], critic_batch["reward"])
+            encoder_loss, extra["reward_decoder_loss"] = encoder_loss + decoder_loss, decoder_loss
+        losses = {"critic": critic_loss, "actor": actor_loss, "alpha": alpha_loss, "encoder": encoder_loss}
+        stats = {f"{name}_loss": loss.detach() for name, loss in losses.items()} | extra
         stats.update(
             critic_stats,
             **policy_stats,
@@ -244,8 +266,11 @@ class PEARLAgent(nn.Module):
         return losses, {name: value.detach() for name, value in stats.items()}
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """SAC's groups (``actor``, ``critic``, ``alpha``) and the ``encoder``'s."""
-        return {**self.sac.parameter_groups(), "encoder": list(self.encoder.parameters())}
+        """SAC's groups (``actor``, ``critic``, ``alpha``) and the ``encoder``'s (with any reward decoder)."""
+        encoder = list(self.encoder.parameters())
+        if self.reward_decoder is not None:
+            encoder += list(self.reward_decoder.parameters())
+        return {**self.sac.parameter_groups(), "encoder": encoder}
 
     def update(
         self,

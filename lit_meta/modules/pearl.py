@@ -77,11 +77,17 @@ class PEARLModule(RLModule):
         [−1, 1] (SAC's −1). It sets how much the policy's actions vary, so how much an episode played with
         z from the prior shows of a task: on 2D navigation, where the reward is a distance, the jitter
         around the point the policy walks to is what locates the goal (docs/benchmarks.md).
+    :param encoder_objective: what trains the encoder besides the KL term: ``critic`` (the paper's
+        choice), ``reward`` (a reward decoder's squared error, the paper's section 4.1 alternative of
+        reconstructing the MDP) or ``critic_and_reward``
+        (:class:`~lit_meta.algorithms.pearl.PEARLAgent`).
     """
 
     CPU_REASON = "collects its episodes on the CPU (its networks are small)"
 
-    ARCHITECTURE_HPARAMS = ("latent_size", "hidden_sizes", "encoder_hidden_sizes", "posterior_covariance")
+    ARCHITECTURE_HPARAMS = (
+        "latent_size", "hidden_sizes", "encoder_hidden_sizes", "posterior_covariance", "encoder_objective"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -110,6 +116,7 @@ class PEARLModule(RLModule):
         posterior_context_episodes: int = 0,
         adaptation_actions: Literal["deterministic", "sampled"] = "deterministic",
         target_entropy: float = -1.0,
+        encoder_objective: Literal["critic", "reward", "critic_and_reward"] = "critic",
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
@@ -158,7 +165,7 @@ class PEARLModule(RLModule):
                     *sizes, space.action_space.low, space.action_space.high, hparams.latent_size,
                     hparams.hidden_sizes, hparams.encoder_hidden_sizes, hparams.gamma, hparams.tau,
                     hparams.init_temperature, hparams.kl_weight, hparams.reward_scale,
-                    hparams.posterior_covariance, hparams.target_entropy,
+                    hparams.posterior_covariance, hparams.target_entropy, hparams.encoder_objective,
                 )  # fmt: skip
             self.rl_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
             self.context_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
@@ -336,6 +343,7 @@ class PEARLModule(RLModule):
         return {
             "latent_size": hparams.latent_size,
             "adaptation_actions": hparams.adaptation_actions,
+            "encoder_objective": hparams.encoder_objective,
             "curve": "return in episodes 1..K: PEARL by posterior sampling (episode 1 with z from the "
             "prior), SAC from scratch learning online",
         }

@@ -211,9 +211,12 @@ def test_an_unknown_covariance_is_refused():
         make_agent(posterior_covariance="banded")
 
 
-def reference_encoder_loss(agent: PEARLAgent, context, batch, seed: int) -> torch.Tensor:
+def reference_encoder_loss(
+    agent: PEARLAgent, context, batch, seed: int, objective: str = "critic"
+) -> torch.Tensor:
     """The encoder's loss written out: z reparameterised, Σ_k mean(Q_k(s, a, z) − y)² with the target y
-    computed without gradients from z, plus β·Σ_tasks KL."""
+    computed without gradients from z (``critic``), or the decoder's mean (r̂(s, a, s′, z) − scale·r)²
+    (``reward``), or both, plus β·Σ_tasks KL."""
     torch.manual_seed(seed)
     features = context_features(context)
     raw = agent.encoder.network(features.reshape(-1, features.shape[-1])).reshape(*features.shape[:-1], -1)
@@ -241,7 +244,12 @@ def reference_encoder_loss(agent: PEARLAgent, context, batch, seed: int) -> torc
     inputs = torch.cat([flat["obs"], zs, flat["action"]], -1)
     critic = F.mse_loss(sac.q1(inputs).squeeze(-1), target) + F.mse_loss(sac.q2(inputs).squeeze(-1), target)
     kl = 0.5 * (variance + mean**2 - 1 - variance.log()).sum()
-    return critic + agent.kl_weight * kl
+    if agent.reward_decoder is None:
+        return critic + agent.kl_weight * kl
+    decoded = agent.reward_decoder(torch.cat([flat["obs"], flat["action"], flat["next_obs"], zs], -1))
+    reward = ((decoded.squeeze(-1) - flat["reward"] * agent.reward_scale) ** 2).mean()
+    terms = {"critic": critic, "reward": reward, "critic_and_reward": critic + reward}
+    return terms[objective] + agent.kl_weight * kl
 
 
 def test_the_encoder_learns_from_the_critic_loss_and_the_kl_term_only():
@@ -260,6 +268,72 @@ def test_the_encoder_learns_from_the_critic_loss_and_the_kl_term_only():
     assert math.isclose(
         stats["kl"].item() * 3 * 0.3 + stats["critic_loss"].item(), stats["encoder_loss"].item(), rel_tol=1e-5
     )
+
+
+@pytest.mark.parametrize("objective", ["reward", "critic_and_reward"])
+def test_a_reward_decoder_trains_the_encoder_as_written_out(objective):
+    agent = make_agent(kl_weight=0.3, reward_scale=2.0, encoder_objective=objective)
+    context, batch = random_batch(3, 5, seed=1), random_batch(3, 8, seed=2)
+    encoder = agent.parameter_groups()["encoder"]
+    decoder = list(agent.reward_decoder.parameters())
+    assert all(any(p is q for q in encoder) for p in decoder)  # the encoder's optimizer steps the decoder
+    torch.manual_seed(7)
+    losses, stats = agent.losses(context, batch)
+    got = torch.autograd.grad(losses["encoder"], encoder, retain_graph=True)
+    expected = torch.autograd.grad(
+        reference_encoder_loss(agent, context, batch, seed=7, objective=objective), encoder
+    )
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    critic_reaches_encoder = torch.autograd.grad(
+        losses["critic"], list(agent.encoder.parameters()), allow_unused=True, retain_graph=True
+    )
+    # with the reward objective alone the critics see z detached; with both, the critic trains it too
+    assert all(g is None for g in critic_reaches_encoder) == (objective == "reward")
+    critic_part = stats["critic_loss"].item() if objective == "critic_and_reward" else 0.0
+    assert math.isclose(
+        stats["kl"].item() * 3 * 0.3 + critic_part + stats["reward_decoder_loss"].item(),
+        stats["encoder_loss"].item(),
+        rel_tol=1e-5,
+    )
+
+
+def test_the_papers_critic_objective_has_no_decoder():
+    agent = make_agent()
+    assert agent.reward_decoder is None
+    _, stats = agent.losses(random_batch(2, 4), random_batch(2, 8, seed=5))
+    assert "reward_decoder_loss" not in stats
+
+
+def test_through_the_reward_decoder_alone_the_posterior_learns_which_task_it_reads():
+    """Two tasks that differ only in their rewards (+1 and −1 everywhere): trained on the decoder's
+    loss, the posterior of each task's context lands where the decoder predicts that task's rewards."""
+    agent = make_agent(kl_weight=0.01, encoder_objective="reward")
+    optimizers = {
+        name: torch.optim.Adam(params, lr=3e-3) for name, params in agent.parameter_groups().items()
+    }
+    signs = torch.tensor([1.0, -1.0])[:, None]
+
+    def task_batch(seed):
+        batch = random_batch(2, 16, seed=seed)
+        return {**batch, "reward": signs.expand(2, 16).clone()}
+
+    for step in range(300):
+        agent.update(task_batch(2 * step), task_batch(2 * step + 1), optimizers)
+    probe = task_batch(10_000)
+    with torch.no_grad():
+        mean, _ = agent.posterior(probe)
+        inputs = torch.cat([probe["obs"], probe["action"], probe["next_obs"]], -1)
+        decoded = agent.reward_decoder(
+            torch.cat([inputs, mean[:, None].expand(2, 16, LATENT)], -1).flatten(0, 1)
+        )
+    torch.testing.assert_close(decoded.view(2, 16).mean(1), torch.tensor([1.0, -1.0]), atol=0.15, rtol=0)
+    assert torch.linalg.vector_norm(mean[0] - mean[1]) > 0.5
+
+
+def test_an_unknown_encoder_objective_is_refused():
+    with pytest.raises(ConfigError, match="encoder_objective must be one of"):
+        make_agent(encoder_objective="value")
 
 
 def test_an_update_moves_every_group_and_the_targets_follow_by_polyak():
