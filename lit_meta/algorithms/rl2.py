@@ -115,8 +115,8 @@ def ppo_update(
             order = torch.randperm(len(trials), generator=generator)
             history = []
         index = order.tensor_split(config.minibatches)[update % config.minibatches]
-        *sequences, action_mask = (x[:, index] for x in inputs)
-        output = policy(*sequences, action_mask=action_mask)
+        *sequences, action_mask, episodes_done = (x[:, index] for x in inputs)
+        output = policy(*sequences, action_mask=action_mask, episodes_done=episodes_done)
         mask = trials.mask[:, index]
         minibatch_advantages = advantages[:, index]
         if config.normalize_advantages:

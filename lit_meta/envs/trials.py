@@ -30,7 +30,8 @@ class Trials:
 
     ``dones[t]`` is 1 where an episode ended at step ``t``; ``mask[t]`` is 1 where step ``t`` belongs to the
     trial (a trial that ended before ``T`` is padded with steps that count for nothing); ``hiddens[t]`` is
-    the policy's hidden state before step ``t``; ``episode_returns`` is ``[B, episodes]``.
+    the policy's hidden state before step ``t``; ``episodes_done[t]`` the episodes of the trial completed
+    before step ``t`` (the count the policy read while acting); ``episode_returns`` is ``[B, episodes]``.
     """
 
     observations: Tensor
@@ -41,17 +42,20 @@ class Trials:
     values: Tensor
     mask: Tensor
     hiddens: Tensor
+    episodes_done: Tensor
     episode_returns: Tensor
     episode_successes: Tensor | None = None
     """``[B, episodes]``: 1 for an episode in which some step reported success (Meta-World); ``None`` when
     the task family reports none."""
 
-    def policy_inputs(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def policy_inputs(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """What the policy read at each step: ``(observation, previous action, previous reward, previous
-        done, previous-action mask)``; nothing came before the first step (zeros, action masked)."""
+        done, previous-action mask, episodes done)``; nothing came before the first step (zeros, action
+        masked)."""
         action_mask = torch.ones_like(self.rewards)
         action_mask[0] = 0
-        return self.observations, _shift(self.actions), _shift(self.rewards), _shift(self.dones), action_mask
+        previous = (_shift(self.actions), _shift(self.rewards), _shift(self.dones))
+        return self.observations, *previous, action_mask, self.episodes_done
 
     def __len__(self) -> int:
         return self.rewards.shape[1]
@@ -107,14 +111,14 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
     returns = np.zeros((count, episodes))
     successes, tracker = np.zeros((count, episodes)), SuccessTracker(count)
     steps: dict[str, list[Tensor]] = {
-        key: [] for key in ("obs", "act", "rew", "done", "logp", "val", "mask", "h")
+        key: [] for key in ("obs", "act", "rew", "done", "logp", "val", "mask", "h", "episodes")
     }
     while (finished < episodes).any():
         active = finished < episodes
-        observation_tensor = torch.as_tensor(observation)
+        observation_tensor, episodes_done = torch.as_tensor(observation), torch.as_tensor(finished).float()
         output = policy.step(
             observation_tensor, previous_action, previous_reward, previous_done, hidden, action_mask,
-            torch.as_tensor(finished, dtype=torch.float32),
+            episodes_done,
         )  # fmt: skip
         action = policy.sample(output.distribution, _noise(policy, noise_rngs))[0]
         log_prob = output.distribution.log_prob(action.unsqueeze(0))[0]
@@ -136,7 +140,7 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
         for key, value in {
             "obs": observation_tensor, "act": action, "rew": previous_reward, "done": previous_done,
             "logp": log_prob, "val": output.values[0], "mask": torch.as_tensor(active, dtype=torch.float32),
-            "h": hidden[0],
+            "h": hidden[0], "episodes": episodes_done,
         }.items():  # fmt: skip
             steps[key].append(value)
         hidden, previous_action, action_mask = output.hidden, action, torch.ones(count)
@@ -144,6 +148,7 @@ def _play(policy: RecurrentPolicy, envs: SyncVectorEnv, episodes: int, seeds: Se
     return Trials(
         observations=stack("obs"), actions=stack("act"), rewards=stack("rew"), dones=stack("done"),
         log_probs=stack("logp"), values=stack("val"), mask=stack("mask"), hiddens=stack("h"),
+        episodes_done=stack("episodes"),
         episode_returns=torch.as_tensor(returns, dtype=torch.float64),
         episode_successes=torch.as_tensor(successes) if tracker.reported else None,
     )  # fmt: skip

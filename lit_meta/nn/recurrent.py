@@ -118,16 +118,18 @@ class RecurrentPolicy(nn.Module):
 
         ``previous_actions`` etc. at step ``t`` are those of step ``t - 1``; ``action_mask`` ``[T, B]``
         zeroes the previous action where there was none (the first step of a trial). ``episodes_done``
-        ``[T, B]``, read only with ``trial_episodes``: the episodes of the trial completed before each step
-        (default: counted from ``previous_dones``, right for a sequence that starts a trial).
+        ``[T, B]``, needed with ``trial_episodes`` only: the episodes of the trial completed before each
+        step, as the trial counted them while acting (:attr:`~lit_meta.envs.trials.Trials.episodes_done`).
         """
+        require(
+            self.trial_episodes is None or episodes_done is not None,
+            "a policy that reads the trial's progress needs episodes_done at each step",
+        )
         observations, previous_actions = self.encode(observations, previous_actions)
         if action_mask is not None:
             previous_actions = previous_actions * action_mask.unsqueeze(-1)
         parts = [observations, previous_actions, previous_rewards.unsqueeze(-1), previous_dones.unsqueeze(-1)]
         if self.trial_episodes is not None:
-            if episodes_done is None:
-                episodes_done = previous_dones.cumsum(0)
             parts.append((episodes_done / self.trial_episodes).unsqueeze(-1))
         inputs = torch.cat(parts, dim=-1).float()
         if hidden is None:
@@ -150,12 +152,7 @@ class RecurrentPolicy(nn.Module):
         action_mask: Tensor | None = None,
         episodes_done: Tensor | None = None,
     ) -> PolicyOutput:
-        """One step for a batch ``[B]``: :meth:`forward` on a sequence of length 1 (outputs ``[1, B]``);
-        ``episodes_done`` ``[B]`` is then the caller's count (one step is too short to count it from)."""
-        require(
-            self.trial_episodes is None or episodes_done is not None,
-            "a policy that reads the trial's progress needs episodes_done at each step",
-        )
+        """One step for a batch ``[B]``: :meth:`forward` on a sequence of length 1 (outputs ``[1, B]``)."""
         unsqueeze = lambda x: None if x is None else x.unsqueeze(0)  # noqa: E731
         return self(
             unsqueeze(observation), unsqueeze(previous_action), unsqueeze(previous_reward),

@@ -45,7 +45,7 @@ def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
     inputs = trials.policy_inputs()
     for t in range(1, 5):
         assert trials.dones[t - 1].all() and trials.hiddens[t].abs().sum() > 0
-        *sequences, action_mask = (x[:t] for x in inputs)
+        *sequences, action_mask, _ = (x[:t] for x in inputs)
         hidden = policy(*sequences, action_mask=action_mask).hidden[0]
         torch.testing.assert_close(trials.hiddens[t], hidden)
     # the next trial starts again from zeros, and (same seeds) plays the same as the first
@@ -59,13 +59,13 @@ def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
     "env_id", ["lit_meta/CartPoleTask-v0", "lit_meta/PendulumTask-v0", "lit_meta/TabularMDP-v0"]
 )
 def test_acting_step_by_step_equals_replaying_the_trial_as_one_sequence(env_id, trial_episodes):
-    """Also with the trial's progress read: counted while acting, and from the done flags on replay."""
+    """Also with the trial's progress read, the count kept while acting."""
     envs = family_envs(env_id, 3)
     policy = policy_for(envs, trial_episodes=trial_episodes)
     trials = collect_trials(policy, envs, episodes=2, seeds=[4, 5, 6])
-    *sequences, action_mask = trials.policy_inputs()
+    *sequences, action_mask, episodes_done = trials.policy_inputs()
     with torch.no_grad():
-        replay = policy(*sequences, action_mask=action_mask)
+        replay = policy(*sequences, action_mask=action_mask, episodes_done=episodes_done)
     mask = trials.mask.bool()
     torch.testing.assert_close(replay.distribution.log_prob(trials.actions)[mask], trials.log_probs[mask])
     torch.testing.assert_close(replay.values[mask], trials.values[mask])
@@ -107,18 +107,21 @@ def test_collect_trials_refuses_environments_that_reset_a_step_late():
 
 
 def test_the_trial_progress_is_the_share_of_episodes_played_before_each_step():
-    """The GRU's extra input, recomputed by hand: previous done flags counted and divided by the trial's
-    episodes; the outputs are the GRU's and heads' on those inputs, and they change with the progress."""
+    """The GRU's extra input, recomputed by hand: the episodes completed before each step divided by the
+    trial's episodes; the outputs are the GRU's and heads' on those inputs, and they change with the
+    progress."""
     envs = bandit_envs(2, arms=3)
     policy = policy_for(envs, trial_episodes=4)
     trials = collect_trials(policy, envs, episodes=4, seeds=[1, 2])
-    observations, actions, rewards, dones, action_mask = trials.policy_inputs()
-    progress = torch.tensor([0.0, 0.25, 0.5, 0.75])[:, None].expand(4, 2)  # a bandit episode is one pull
+    observations, actions, rewards, dones, action_mask, episodes_done = trials.policy_inputs()
+    counted = torch.tensor([0.0, 1.0, 2.0, 3.0])[:, None].expand(4, 2)  # a bandit episode is one pull
+    assert torch.equal(episodes_done, counted) and torch.equal(dones.cumsum(0), counted)  # previous dones
+    progress = counted / 4
     one_hot = torch.nn.functional.one_hot(actions.long(), 3) * action_mask[..., None]
     inputs = torch.cat([observations, one_hot, rewards[..., None], dones[..., None], progress[..., None]], -1)
     features, _ = policy.gru(inputs.float())
     with torch.no_grad():
-        output = policy(observations, actions, rewards, dones, action_mask=action_mask)
+        output = policy(observations, actions, rewards, dones, action_mask=action_mask, episodes_done=counted)
     torch.testing.assert_close(output.values, policy.critic(features).squeeze(-1))
     torch.testing.assert_close(output.distribution.logits, policy.actor(features).log_softmax(-1))
     torch.testing.assert_close(output.distribution.log_prob(trials.actions), trials.log_probs)
@@ -129,3 +132,5 @@ def test_the_trial_progress_is_the_share_of_episodes_played_before_each_step():
     assert not torch.allclose(later.values, output.values)
     with pytest.raises(ConfigError, match="needs episodes_done at each step"):
         policy.step(observations[0], actions[0], rewards[0], dones[0], policy.initial_state(2))
+    with pytest.raises(ConfigError, match="needs episodes_done at each step"):
+        policy(observations, actions, rewards, dones, action_mask=action_mask)
