@@ -26,6 +26,7 @@ import filelock
 import learn2learn as l2l
 import torch
 import torchvision.transforms as T
+from config_runs import merge_record
 from measure import peak_rss_mb, peak_saved_tensors_mb
 from PIL import Image
 
@@ -446,22 +447,21 @@ def main() -> None:
     if args.part == "worker":
         worker(args.args[0], int(args.args[1]), int(args.args[2]))
         return
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if args.part == "sampling":
-        results["sampling"] = sampling()
+        rates = merge_record(RESULTS, "sampling", sampling())["sampling"]
         print("| sampler | tasks/s (5-way 1-shot, 15 queries, one core) |\n|---|---|")
-        for name, rate in results["sampling"].items():
+        for name, rate in rates.items():
             print(f"| {name} | {rate:,.0f} |")
     elif args.part == "reference-throughput":
-        results["reference_throughput"] = reference_throughput(args.seconds)
+        rows = merge_record(RESULTS, "reference_throughput", reference_throughput(args.seconds))
         print("| learn2learn loop | fed by | tasks/s |\n|---|---|---|")
-        for row in results["reference_throughput"]:
+        for row in rows["reference_throughput"]:
             print(f"| {row['algorithm']} | {row['data']} | {row['tasks_per_second']:.1f} |")
     elif args.part == "throughput":
-        results["throughput"] = throughput(args.iterations)
+        rows = merge_record(RESULTS, "throughput", throughput(args.iterations))
         print("| algorithm | inner steps | tasks/s | autograd peak (MB) | peak RSS (MB) |")
         print("|---|---|---|---|---|")
-        for row in results["throughput"]:
+        for row in rows["throughput"]:
             print(f"| {row['algorithm']} | {row['inner_steps']} | {row['tasks_per_second']:.1f} | "
                   f"{row['peak_autograd_mb']:.1f} | {row['peak_rss_mb']:.0f} |")  # fmt: skip
     else:
@@ -476,8 +476,6 @@ def main() -> None:
         for row in results["accuracy"]:
             print(f"| {row['algorithm']} | {row['shots']} | {row['loop']} | {row['seconds']} | "
                   f"{row['meta_iterations']} | {row['accuracy']:.3f} ± {row['ci']:.3f} |")  # fmt: skip
-        return
-    RESULTS.write_text(json.dumps(results, indent=2))
 
 
 def _merge_accuracy(rows: list[dict]) -> dict:

@@ -12,7 +12,6 @@ Results are merged into bench/results/sb3_reptile.json and the plots copied to b
 """
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from config_runs import merge_record
 
 from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluate import evaluate
@@ -67,12 +67,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     args = parser.parse_args()
     silence_library_noise()
-    path = RESULTS / "sb3_reptile.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}
     for name in args.configs:
-        results[name] = run(name, args.tasks, args.steps)
-        path.write_text(json.dumps(results, indent=2))
-        row = results[name]
+        row = run(name, args.tasks, args.steps)
+        merge_record(RESULTS / "sb3_reptile.json", name, row)
         print(f"\n{name}: {row['meta_iterations']} meta-iterations in {row['meta_training_seconds']:.0f} s")
         print("| rounds | inner updates | meta-learned init | fresh init |\n|---|---|---|---|")
         for step, updates in enumerate(row["updates"]):
