@@ -19,6 +19,9 @@ plays them and ``--trials`` trials per goal:
   (its last position, which the transitions show without any reward) instead of the goal: a posterior
   that carries the episode's own path better than the goal has learned to tell contexts apart, not to
   read the reward (``endpoint_mean_guess``: the error of guessing the training endpoints' mean);
+  ``sampled_action_noise``: the standard deviation of the sampled episodes' actions about the mean action
+  at the same position and z (per action dimension, in the environment's units), the jitter that shows
+  the goal's direction;
 - ``--probe_only`` runs the probe alone.
 
     python train.py fit --config configs/nav2d_pearl.yaml --run_dir runs/nav2d_pearl --trainer.max_steps 25
@@ -36,7 +39,7 @@ import torch
 
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.evaluation.stats import mean_confidence_interval
-from lit_meta.modules.pearl import _append_trials
+from lit_meta.modules.pearl import append_to_context
 from lit_meta.nn.mlp import MLP
 from lit_meta.noise import silence_library_noise
 from lit_meta.registry import rebuild
@@ -67,7 +70,7 @@ def diagnose(module, tasks: list[dict], trials: int, candidates: int) -> dict:
         prior = agent.sample_latent(*agent.prior(trials))
         first = sampler.sample(agent.policy(prior, True), task, seed)
         record("prior", first.returns.mean().item())
-        context = _append_trials(None, first)
+        context = append_to_context(None, first)
         mean, variance = agent.posterior(context, context["mask"])
         latents.append(mean.numpy())
         for episode in (1, 2):
@@ -75,13 +78,13 @@ def diagnose(module, tasks: list[dict], trials: int, candidates: int) -> dict:
                 agent.policy(agent.sample_latent(mean, variance), True), task, seed + episode
             )
             record(f"posterior_{episode}", played.returns.mean().item())
-            context = _append_trials(context, played)
+            context = append_to_context(context, played)
             mean, variance = agent.posterior(context, context["mask"])
         many = agent.sample_latent(*agent.prior(candidates))
         best = module.sampler(candidates).sample(agent.policy(many, True), task, seed + 3)
         record("best_of_prior", best.returns.max().item())
         wide = sampler.sample(agent.policy(agent.sample_latent(*agent.prior(trials)), False), task, seed + 4)
-        wide_context = _append_trials(None, wide)
+        wide_context = append_to_context(None, wide)
         mean, variance = agent.posterior(wide_context, wide_context["mask"])
         played = sampler.sample(agent.policy(agent.sample_latent(mean, variance), True), task, seed + 5)
         record("stochastic_context", played.returns.mean().item())
@@ -122,16 +125,23 @@ def goal_probe(module, tasks: list[dict]) -> dict:
     agent, sampler, result = module.agent.eval(), module.sampler(1), {}
     goals = torch.tensor([[task["goal_x"], task["goal_y"]] for task in tasks], dtype=torch.float32)
     for actions in ("deterministic", "sampled"):
-        latents, endpoints = [], []
+        latents, endpoints, noise = [], [], []
         with torch.no_grad():
             for index, task in enumerate(tasks):
                 prior = agent.sample_latent(*agent.prior(1))
                 episode = sampler.sample(agent.policy(prior, actions == "deterministic"), task, 7 * index)
-                context = _append_trials(None, episode)
+                context = append_to_context(None, episode)
                 latents.append(agent.posterior(context, context["mask"])[0].float()[0])
-                endpoints.append(context["next_obs"][0, int(context["mask"][0].sum()) - 1])
+                steps = int(context["mask"][0].sum())
+                endpoints.append(context["next_obs"][0, steps - 1])
+                observations = context["obs"][0, :steps].float()
+                mean_actions = agent.sac.action_tensor(
+                    torch.cat([observations, prior.expand(steps, -1)], -1), True
+                )
+                noise.append(context["action"][0, :steps] - mean_actions)
         result[actions] = probe_error(torch.stack(latents), goals)
         if actions == "sampled":
+            result["sampled_action_noise"] = float(torch.cat(noise).std(0).mean())
             endpoints = torch.stack(endpoints).float()
             result["sampled_endpoint"] = probe_error(torch.stack(latents), endpoints)
             split = probe_split(len(endpoints))

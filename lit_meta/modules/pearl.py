@@ -304,7 +304,7 @@ class PEARLModule(RLModule):
             )
             returns.append(collected.returns.mean().item())
             self.record_success(collected.successes)
-            context = _append_trials(context, collected)
+            context = append_to_context(context, collected)
         return returns
 
     def adapt_task(self, name: str, task: dict, seed: int, steps: int, episodes: int) -> list[float]:
@@ -378,7 +378,7 @@ def _stack(batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     return {key: torch.stack([batch[key] for batch in batches]) for key in batches[0]}
 
 
-def _append_trials(context: dict | None, collected: Episodes) -> dict[str, Tensor]:
+def append_to_context(context: dict | None, collected: Episodes) -> dict[str, Tensor]:
     """Each trial's context ``[E, N, ...]`` with the episode each trial just played appended, and its
     ``mask`` ``[E, N]`` (1 on steps really taken)."""
     steps = {
@@ -391,4 +391,4 @@ def _append_trials(context: dict | None, collected: Episodes) -> dict[str, Tenso
     return {key: torch.cat([context[key], steps[key]], dim=1) for key in steps}
 
 
-__all__ = ["PEARLModule"]
+__all__ = ["PEARLModule", "append_to_context"]
