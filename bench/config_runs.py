@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import filelock
+
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.cli import LitMetaCLI
 from lit_meta.files import atomic_write_text
@@ -50,9 +52,10 @@ def validation_curve(run_dir: str, metric: str = "val/return") -> list[dict[str,
 def merge_record(path: Path, key: str, record: dict) -> dict:
     """Store ``record`` as ``key`` of the JSON object at ``path``, re-read just before writing, so that two
     benchmarks writing other keys of the same file meanwhile keep theirs; returns the whole object."""
-    results = json.loads(path.read_text()) if path.is_file() else {}
-    results[key] = record
-    atomic_write_text(path, json.dumps(results, indent=2))
+    with filelock.FileLock(f"{path}.lock"):  # the lock bench/omniglot.py's accuracy rows take too
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results[key] = record
+        atomic_write_text(path, json.dumps(results, indent=2))
     return results
 
 

@@ -37,6 +37,7 @@ from lit_meta.checkpoints import load_checkpoint
 from lit_meta.datamodules import OmniglotDataModule
 from lit_meta.evaluation.adaptation import predict
 from lit_meta.evaluation.stats import mean_confidence_interval
+from lit_meta.files import atomic_write_text
 from lit_meta.nn import Conv4
 from lit_meta.noise import silence_library_noise
 from lit_meta.registry import rebuild
@@ -465,6 +466,7 @@ def main() -> None:
             print(f"| {row['algorithm']} | {row['inner_steps']} | {row['tasks_per_second']:.1f} | "
                   f"{row['peak_autograd_mb']:.1f} | {row['peak_rss_mb']:.0f} |")  # fmt: skip
     else:
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"accuracy": []}
         for algorithm in args.algorithms:
             for shots in args.shots:
                 rows = accuracy(
@@ -486,7 +488,7 @@ def _merge_accuracy(rows: list[dict]) -> dict:
         keys = {_identity(row) for row in rows}
         kept = [row for row in results.get("accuracy", []) if _identity(row) not in keys]
         results["accuracy"] = kept + rows
-        RESULTS.write_text(json.dumps(results, indent=2))
+        atomic_write_text(RESULTS, json.dumps(results, indent=2))
     return results
 
 

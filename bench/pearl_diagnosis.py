@@ -19,8 +19,9 @@ plays them and ``--trials`` trials per goal:
   (its last position, which the transitions show without any reward) instead of the goal: a posterior
   that carries the episode's own path better than the goal has learned to tell contexts apart, not to
   read the reward (``endpoint_mean_guess``: the error of guessing the training endpoints' mean);
-  ``sampled_action_noise``: the standard deviation of the sampled episodes' actions about the mean action
-  at the same position and z (per action dimension, in the environment's units), the jitter that shows
+  ``sampled_action_noise``: the standard deviation of the sampled episodes' actions minus the mean action
+  at the same position and z (about the residuals' own mean, which the tanh squash may shift from 0;
+  per action dimension, in the environment's units), the jitter that shows
   the goal's direction;
 - ``--probe_only`` runs the probe alone.
 

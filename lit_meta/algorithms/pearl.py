@@ -12,9 +12,9 @@ critics' targets see it detached, as the paper's code does. The SAC itself is
 :class:`~lit_meta.algorithms.sac.SoftActorCritic` over observations extended with z.
 
 The paper (section 4.1) names a second way to train the encoder, reconstructing the MDP, and chooses the
-critic's; ``encoder_objective`` offers both: ``"reward"`` trains it through a reward decoder
-r̂(s, a, s′, z) alone (the critics then see z detached, as VariBAD, Zintgraf et al. 2020, decodes rewards),
-``"critic_and_reward"`` through the sum of the two losses.
+critic's; ``encoder_objective`` offers both. ``"reward"`` trains it through a reward decoder
+r̂(s, a, s′, z) alone, as VariBAD (Zintgraf et al. 2020) decodes rewards; the critics then see z detached.
+``"critic_and_reward"`` trains it through the sum of the two losses.
 
 No Lightning here: :class:`~lit_meta.modules.PEARLModule` collects the data and schedules the updates.
 """
@@ -232,7 +232,8 @@ class PEARLAgent(nn.Module):
     def losses(self, context: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> tuple[dict, dict]:
         """The losses of one update on ``T`` tasks: ``context`` ``[T, N, ...]`` (each task's posterior),
         ``batch`` ``[T, B, ...]`` (keys :data:`~lit_meta.algorithms.replay.BATCH_KEYS`). Returns
-        ``({group: loss}, statistics)``: ``critic`` (z with its gradient), ``actor`` and ``alpha`` (z
+        ``({group: loss}, statistics)``: ``critic`` (z with its gradient unless the objective is ``reward``),
+        ``actor`` and ``alpha`` (z
         detached), and ``encoder`` = the ``encoder_objective``'s loss + β·Σ_tasks KL(q(z | c_t) ‖ N(0, I))."""
         mean, variance = self.posterior(context)
         latent = self.sample_latent(mean, variance)

@@ -48,9 +48,11 @@ class PEARLModule(RLModule):
 
     :param latent_size: dimension of z (the paper: 5).
     :param hidden_sizes: widths of the policy's and critics' hidden layers (the paper: 300, 300, 300).
-    :param encoder_hidden_sizes: widths of the context encoder's (the paper: 200, 200, 200).
+    :param encoder_hidden_sizes: widths of the context encoder's (the paper: 200, 200, 200), and of the
+        reward decoder's when ``encoder_objective`` has one.
     :param kl_weight: β of the KL term in the encoder's loss (the paper: 0.1).
-    :param reward_scale: rewards are scaled by it in the critics' targets (the paper: 5).
+    :param reward_scale: rewards are scaled by it in the critics' targets (the paper: 5) and in the reward
+        decoder's.
     :param initial_episodes: episodes per training task, z from the prior, before the first update.
     :param tasks_per_iteration: training tasks whose data is refreshed each iteration.
     :param prior_episodes: episodes per refreshed task with z from the prior (context and RL buffers).
