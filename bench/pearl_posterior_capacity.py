@@ -9,6 +9,11 @@ Supervised, with no RL in the way: PEARL's :class:`~lit_meta.algorithms.pearl.Co
 - ``learned``: z is PEARL's 5-dimensional latent, free as in PEARL, and a small network reading the
   posterior mean is trained with the encoder to predict the goal (squared error): how much of the goal a
   posterior can carry to a policy that reads z, as PEARL's does.
+- ``decoded``: the same z trained as PEARL's ``encoder_objective: reward`` trains it, with no goal in the
+  loss: a reward decoder r̂(s, a, s′, z) predicts the (×100, the config's reward scale) rewards of another
+  episode of the same goal (of the same episode when every goal is new), plus β·KL with β = 0.1; the goal
+  is then read from the frozen posterior means by a read-out fitted afterwards on the training episodes.
+  How much of the goal an objective that only knows the tasks' rewards puts into z.
 
 The episodes are those of a policy that does not know the goal: it heads for a point of its own, uniform
 in the goal square, at full speed with Gaussian noise (σ = 0.03), as PEARL's episode with z from the prior
@@ -24,6 +29,13 @@ seen.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py --ways learned \
         --covariances diagonal --train_goals 40 --tag=-goals40
+
+``--train_episodes`` sets how many distinct episodes the encoder learns from, and ``--batch`` / ``--lr`` /
+``--updates`` how it is trained (PEARL's: 16 tasks per update at 3e-4), so that PEARL's own budget of
+context episodes can be tried without the RL around it:
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py --ways learned \
+        --covariances diagonal --train_goals 40 --train_episodes 240 --tag=-goals40-ep240
 """
 
 import argparse
@@ -34,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full_covariance
+from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full_covariance, kl_to_standard_normal
 from lit_meta.envs import make_task_env
 from lit_meta.nn.mlp import MLP
 
@@ -83,14 +95,68 @@ def log_likelihood(mean: torch.Tensor, variance: torch.Tensor, target: torch.Ten
     return torch.distributions.Normal(mean, variance.sqrt()).log_prob(target).sum(-1)
 
 
-def train(way: str, covariance: str, contexts: torch.Tensor, goals: torch.Tensor, updates: int, batch: int):
+REWARD_SCALE, KL_WEIGHT, DECODED_TRANSITIONS = 100.0, 0.1, 64
+"""configs/nav2d_pearl.yaml's reward scale and β; the decoded transitions per episode and update."""
+
+
+def same_goal_partners(goals: torch.Tensor) -> list[torch.Tensor]:
+    """For each episode, the indices of the episodes with the same goal (itself included)."""
+    _, group = torch.unique(goals, dim=0, return_inverse=True)
+    members = [torch.nonzero(group == g)[:, 0] for g in range(int(group.max()) + 1)]
+    return [members[g] for g in group.tolist()]
+
+
+def train_decoded(contexts: torch.Tensor, goals: torch.Tensor, updates: int, batch: int, lr: float):
+    """An encoder trained through a reward decoder alone (``decoded``), then a goal read-out of its frozen
+    posterior means; returns the function from contexts to estimated goals."""
+    torch.manual_seed(0)
+    encoder = ContextEncoder(7, LATENT, (128, 128), "diagonal")
+    decoder = MLP(6 + LATENT, 1, [128, 128])
+    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=lr)
+    partners = same_goal_partners(goals)
+    for _ in range(updates):
+        chosen = torch.randint(len(contexts), (batch,))
+        other = torch.stack([partners[i][torch.randint(len(partners[i]), ())] for i in chosen.tolist()])
+        rows = contexts[other][:, torch.randperm(contexts.shape[1])[:DECODED_TRANSITIONS]]
+        mean, variance = encoder(contexts[chosen])
+        latent = (mean + variance.sqrt() * torch.randn_like(mean)).float()
+        latents = latent[:, None].expand(-1, rows.shape[1], -1)
+        inputs = torch.cat([rows[..., :4], rows[..., 5:], latents], -1)
+        predicted = decoder(inputs.reshape(-1, inputs.shape[-1]))[:, 0]
+        loss = (predicted - REWARD_SCALE * rows[..., 4].reshape(-1)).pow(2).mean()
+        loss = loss + KL_WEIGHT * kl_to_standard_normal(mean, variance).sum() / batch
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        means = torch.cat([encoder(part)[0].float() for part in contexts.split(1000)])
+    readout = MLP(LATENT, 2, [128, 128])
+    readout_optimizer = torch.optim.Adam(readout.parameters(), lr=1e-3)
+    for _ in range(updates):
+        chosen = torch.randint(len(contexts), (128,))
+        loss = (readout(means[chosen]) - goals[chosen]).pow(2).sum(-1).mean()
+        readout_optimizer.zero_grad()
+        loss.backward()
+        readout_optimizer.step()
+    return lambda context: readout(encoder(context)[0].float())
+
+
+def train(
+    way: str,
+    covariance: str,
+    contexts: torch.Tensor,
+    goals: torch.Tensor,
+    updates: int,
+    batch: int,
+    lr: float,
+):
     """An encoder (and, for ``learned``, a goal read-out of its posterior mean) trained ``updates`` times;
     returns the function from contexts to estimated goals."""
     torch.manual_seed(0)
     encoder = ContextEncoder(7, 3 if way == "fixed" else LATENT, (128, 128), covariance)
     readout = MLP(LATENT, 2, [128, 128])
     parameters = [*encoder.parameters(), *(readout.parameters() if way == "learned" else ())]
-    optimizer = torch.optim.Adam(parameters, lr=1e-3)
+    optimizer = torch.optim.Adam(parameters, lr=lr)
     if way == "fixed":
         estimate = lambda context: encoder(context)[0][:, :2].float()  # noqa: E731
     else:
@@ -113,12 +179,15 @@ def main() -> None:
     )
     parser.add_argument("--train_episodes", type=int, default=20000)
     parser.add_argument("--updates", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=128, help="episodes per update")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument(
         "--train_goals", type=int, default=None,
         help="draw the training episodes' goals from this many fixed goals (default: each one new)",
     )  # fmt: skip
-    parser.add_argument("--ways", nargs="+", default=["fixed", "learned"], choices=["fixed", "learned"])
+    parser.add_argument(
+        "--ways", nargs="+", default=["fixed", "learned"], choices=["fixed", "learned", "decoded"]
+    )
     parser.add_argument("--covariances", nargs="+", default=list(COVARIANCES), choices=COVARIANCES)
     parser.add_argument("--noise", type=float, default=NOISE, help="the action noise of every episode")
     parser.add_argument("--tag", default="", help="suffix of the result file's name")
@@ -132,11 +201,16 @@ def main() -> None:
     print(f"{args.train_episodes + 2000} episodes in {time.perf_counter() - started:.0f} s", flush=True)
     centre_error = float(test_goals.norm(dim=-1).mean())
     result = {"train_episodes": args.train_episodes, "train_goals": args.train_goals,
-              "updates": args.updates, "batch": args.batch, "noise": args.noise,
+              "updates": args.updates, "batch": args.batch, "lr": args.lr, "noise": args.noise,
               "centre_guess_error": centre_error, "error": {}}  # fmt: skip
     for way in args.ways:
-        for covariance in args.covariances:
-            estimate = train(way, covariance, train_context, train_goals, args.updates, args.batch)
+        for covariance in args.covariances if way != "decoded" else ["diagonal"]:
+            if way == "decoded":
+                estimate = train_decoded(train_context, train_goals, args.updates, args.batch, args.lr)
+            else:
+                estimate = train(
+                    way, covariance, train_context, train_goals, args.updates, args.batch, args.lr
+                )
             with torch.no_grad():
                 errors = (estimate(test_context) - test_goals).norm(dim=-1)
             result["error"].setdefault(way, {})[covariance] = {
