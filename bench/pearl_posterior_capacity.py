@@ -106,16 +106,30 @@ def same_goal_partners(goals: torch.Tensor) -> list[torch.Tensor]:
     return [members[g] for g in group.tolist()]
 
 
-def train_decoded(contexts: torch.Tensor, goals: torch.Tensor, updates: int, batch: int, lr: float):
+def train_decoded(
+    contexts: torch.Tensor,
+    goals: torch.Tensor,
+    updates: int,
+    batch: int,
+    lr: float,
+    window: int | None = None,
+):
     """An encoder trained through a reward decoder alone (``decoded``), then a goal read-out of its frozen
-    posterior means; returns the function from contexts to estimated goals."""
+    posterior means; returns the function from contexts to estimated goals. With ``window``, the contexts
+    are read as PEARL reads its context buffers: ``window`` episodes at a time, the next ``window`` after
+    ``updates`` × ``window`` / ``len(contexts)`` updates (the decoded episodes stay any of the goal's)."""
     torch.manual_seed(0)
     encoder = ContextEncoder(7, LATENT, (128, 128), "diagonal")
     decoder = MLP(6 + LATENT, 1, [128, 128])
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=lr)
     partners = same_goal_partners(goals)
-    for _ in range(updates):
-        chosen = torch.randint(len(contexts), (batch,))
+    block_updates = None if window is None else max(1, updates * window // len(contexts))
+    for update in range(updates):
+        if window is None:
+            chosen = torch.randint(len(contexts), (batch,))
+        else:
+            start = (update // block_updates * window) % len(contexts)
+            chosen = (start + torch.randint(window, (batch,))) % len(contexts)
         other = torch.stack([partners[i][torch.randint(len(partners[i]), ())] for i in chosen.tolist()])
         rows = contexts[other][:, torch.randperm(contexts.shape[1])[:DECODED_TRANSITIONS]]
         mean, variance = encoder(contexts[chosen])
@@ -182,6 +196,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128, help="episodes per update")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument(
+        "--window", type=int, default=None,
+        help="decoded: read the training episodes this many at a time, as PEARL's context buffers hold them",
+    )  # fmt: skip
+    parser.add_argument(
         "--train_goals", type=int, default=None,
         help="draw the training episodes' goals from this many fixed goals (default: each one new)",
     )  # fmt: skip
@@ -201,12 +219,15 @@ def main() -> None:
     print(f"{args.train_episodes + 2000} episodes in {time.perf_counter() - started:.0f} s", flush=True)
     centre_error = float(test_goals.norm(dim=-1).mean())
     result = {"train_episodes": args.train_episodes, "train_goals": args.train_goals,
-              "updates": args.updates, "batch": args.batch, "lr": args.lr, "noise": args.noise,
+              "updates": args.updates, "batch": args.batch, "lr": args.lr, "window": args.window,
+              "noise": args.noise,
               "centre_guess_error": centre_error, "error": {}}  # fmt: skip
     for way in args.ways:
         for covariance in args.covariances if way != "decoded" else ["diagonal"]:
             if way == "decoded":
-                estimate = train_decoded(train_context, train_goals, args.updates, args.batch, args.lr)
+                estimate = train_decoded(
+                    train_context, train_goals, args.updates, args.batch, args.lr, args.window
+                )
             else:
                 estimate = train(
                     way, covariance, train_context, train_goals, args.updates, args.batch, args.lr
