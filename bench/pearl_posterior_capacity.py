@@ -46,7 +46,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lit_meta.algorithms.pearl import COVARIANCES, ContextEncoder, is_full_covariance, kl_to_standard_normal
+from lit_meta.algorithms.pearl import (
+    COVARIANCES,
+    ContextEncoder,
+    PEARLAgent,
+    is_full_covariance,
+    kl_to_standard_normal,
+)
 from lit_meta.envs import make_task_env
 from lit_meta.nn.mlp import MLP
 
@@ -133,7 +139,7 @@ def train_decoded(
         other = torch.stack([partners[i][torch.randint(len(partners[i]), ())] for i in chosen.tolist()])
         rows = contexts[other][:, torch.randperm(contexts.shape[1])[:DECODED_TRANSITIONS]]
         mean, variance = encoder(contexts[chosen])
-        latent = (mean + variance.sqrt() * torch.randn_like(mean)).float()
+        latent = PEARLAgent.sample_latent(mean, variance).float()
         latents = latent[:, None].expand(-1, rows.shape[1], -1)
         inputs = torch.cat([rows[..., :4], rows[..., 5:], latents], -1)
         predicted = decoder(inputs.reshape(-1, inputs.shape[-1]))[:, 0]
@@ -224,14 +230,12 @@ def main() -> None:
               "centre_guess_error": centre_error, "error": {}}  # fmt: skip
     for way in args.ways:
         for covariance in args.covariances if way != "decoded" else ["diagonal"]:
-            if way == "decoded":
-                estimate = train_decoded(
-                    train_context, train_goals, args.updates, args.batch, args.lr, args.window
-                )
-            else:
-                estimate = train(
-                    way, covariance, train_context, train_goals, args.updates, args.batch, args.lr
-                )
+            training = (train_context, train_goals, args.updates, args.batch, args.lr)
+            estimate = (
+                train_decoded(*training, args.window)
+                if way == "decoded"
+                else train(way, covariance, *training)
+            )
             with torch.no_grad():
                 errors = (estimate(test_context) - test_goals).norm(dim=-1)
             result["error"].setdefault(way, {})[covariance] = {
