@@ -136,12 +136,21 @@ def test_the_tabular_mdp_configs_train_and_evaluate(name, tmp_path):
     assert 5 < report["return"]["random"][0]["mean"] < 15
 
 
-@pytest.mark.parametrize("extra", [[], ["--model.init_args.trial_progress", "true"]])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--model.init_args.trial_progress", "true"], ["--model.init_args.separate_critic", "true"]],
+)
 def test_resume_is_exact(extra, tmp_path):
     """Stopped after 2 of 4 meta-iterations and resumed, a run ends where an uninterrupted one does (also
-    with a policy that reads the trial's progress)."""
+    with a policy that reads the trial's progress, and with a critic of its own)."""
     straight, _ = assert_resume_is_exact(lambda run: [*tiny_run("bandits_rl2", run, 4), *extra], tmp_path)
-    if extra:  # the policy reads the progress: one more input, scaled by the training trial's length
+    if "--model.init_args.separate_critic" in extra:
+        module, _ = rebuild(load_checkpoint(straight / "checkpoints" / "last.ckpt"), "the run")
+        assert module.policy.critic_gru is not None
+        assert module.policy.state_size == 2 * module.hparams.hidden_size
+        report = evaluate_last_checkpoint(straight, "--tasks", "2", "--episodes", "1")
+        assert report["separate_critic"] is True
+    elif extra:  # the policy reads the progress: one more input, scaled by the training trial's length
         module, _ = rebuild(load_checkpoint(straight / "checkpoints" / "last.ckpt"), "the run")
         assert module.policy.trial_episodes == module.hparams.episodes_per_trial == 10
         assert module.policy.gru.input_size == 1 + 5 + 2 + 1  # bandit observation, arms, reward, done
@@ -180,6 +189,7 @@ def test_a_learning_rate_schedule_anneals_ppo_once_per_iteration_and_resumes_exa
     [
         (["--model.init_args.hidden_size", "32"], "trained with hidden_size=16"),
         (["--model.init_args.trial_progress", "true"], "trained with trial_progress=False"),
+        (["--model.init_args.separate_critic", "true"], "trained with separate_critic=False"),
         (["--data.init_args.env_kwargs", "{arms: 3}"], "trained on other observation or action spaces"),
     ],
 )

@@ -98,8 +98,10 @@ def ppo_update(
 ) -> dict[str, float]:
     """``config.epochs`` passes of PPO over ``trials``, each split at random (``generator``) into
     ``config.minibatches`` minibatches of whole trials, replayed from a zero hidden state; one gradient step
-    (norm clipped to ``max_grad_norm``) per minibatch. ``final_optimizer`` (default ``optimizer``) takes the
-    last step, for a caller that counts its steps. Returns the last epoch's mean statistics."""
+    per minibatch, its norm clipped to ``max_grad_norm`` over each of the policy's
+    :meth:`~lit_meta.nn.recurrent.RecurrentPolicy.gradient_groups`. ``final_optimizer`` (default
+    ``optimizer``) takes the last step, for a caller that counts its steps. Returns the last epoch's mean
+    statistics."""
     require(
         config.minibatches <= len(trials),
         f"minibatches ({config.minibatches}) cannot exceed the trials per update ({len(trials)})",
@@ -128,7 +130,11 @@ def ppo_update(
         )  # fmt: skip
         optimizer.zero_grad()
         loss.backward()
-        stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm).item()
+        groups = policy.gradient_groups()
+        norms = [torch.nn.utils.clip_grad_norm_(group, config.max_grad_norm) for group in groups]
+        stats["grad_norm"] = norms[0].item()
+        if len(norms) > 1:
+            stats["critic_grad_norm"] = norms[1].item()
         ((final_optimizer or optimizer) if update == updates - 1 else optimizer).step()
         history.append(stats)
     return {key: float(np.mean([s[key] for s in history])) for key in history[0]}

@@ -48,6 +48,9 @@ class RL2Module(RLModule):
         ``episodes_per_trial`` (:class:`~lit_meta.nn.recurrent.RecurrentPolicy`'s ``trial_episodes``), so
         that its value and its exploration can depend on what remains of a training trial (a longer
         evaluation trial reads past 1); off (default): the paper's inputs.
+    :param separate_critic: the value comes from a GRU of its own instead of the policy's
+        (:class:`~lit_meta.nn.recurrent.RecurrentPolicy`'s ``separate_critic``), each network's gradient
+        norm clipped on its own; off (default): one shared GRU.
     :param gamma: discount over the whole trial (episode ends inside a trial are not terminal).
     :param gae_lambda: GAE's λ.
     :param clip_range: PPO's ε.
@@ -69,7 +72,7 @@ class RL2Module(RLModule):
 
     CPU_REASON = "plays its trials on the CPU"
 
-    ARCHITECTURE_HPARAMS = ("hidden_size", "trial_progress")
+    ARCHITECTURE_HPARAMS = ("hidden_size", "trial_progress", "separate_critic")
     TRAINED_HPARAMS = ("episodes_per_trial",)
 
     def __init__(
@@ -78,6 +81,7 @@ class RL2Module(RLModule):
         episodes_per_trial: int = 10,
         init_std: float = 1.0,
         trial_progress: bool = False,
+        separate_critic: bool = False,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         clip_range: float = 0.2,
@@ -131,6 +135,7 @@ class RL2Module(RLModule):
                     template.observation_space, template.action_space, self.hparams.hidden_size,
                     self.hparams.init_std,
                     self.hparams.episodes_per_trial if self.hparams.trial_progress else None,
+                    self.hparams.separate_critic,
                 )  # fmt: skip
 
     def configure_optimizers(self) -> dict:
@@ -290,6 +295,7 @@ class RL2Module(RLModule):
             "tuned_baselines": {key: value for key, value in self.tuned_baselines.items() if value},
             "hidden_size": self.hparams.hidden_size,
             "trial_progress": self.hparams.trial_progress,
+            "separate_critic": self.hparams.separate_critic,
             "trained_episodes_per_trial": self.hparams.episodes_per_trial,
             "curve": "return in each episode of one trial, averaged over `episodes` trials per task",
         }

@@ -56,6 +56,11 @@ class RecurrentPolicy(nn.Module):
         past 1): a trial has a fixed length, so what remains of it is part of its state (Pardo et al. 2018,
         "Time Limits in Reinforcement Learning"), which a GRU would otherwise have to count out itself.
         ``None`` (default): the RL² paper's inputs only.
+    :param separate_critic: the value is read from a second GRU of the same size over the same inputs,
+        instead of from the actor's (policy and value networks apart, as public PPO reimplementations of
+        RL² keep them), so the value loss, whose scale grows with the trial's return, does not steer the
+        features the policy reads; the hidden state is then the two GRUs' states side by side
+        ``[1, B, 2 * hidden_size]``. Off (default): one shared GRU.
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class RecurrentPolicy(nn.Module):
         hidden_size: int = 64,
         init_std: float = 1.0,
         trial_episodes: int | None = None,
+        separate_critic: bool = False,
     ) -> None:
         super().__init__()
         require(hidden_size > 0, f"hidden_size must be positive, got {hidden_size}")
@@ -80,7 +86,8 @@ class RecurrentPolicy(nn.Module):
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         self.hidden_size = hidden_size
         progress_size = 0 if trial_episodes is None else 1
-        self.gru = nn.GRU(self.observation_size + self.action_size + 2 + progress_size, hidden_size)
+        input_size = self.observation_size + self.action_size + 2 + progress_size
+        self.gru = nn.GRU(input_size, hidden_size)
         self.actor = nn.Linear(hidden_size, self.action_size)
         self.critic = nn.Linear(hidden_size, 1)
         if not self.discrete:
@@ -90,10 +97,26 @@ class RecurrentPolicy(nn.Module):
         nn.init.orthogonal_(self.critic.weight, gain=1.0)
         nn.init.zeros_(self.actor.bias)
         nn.init.zeros_(self.critic.bias)
+        # built last, so a shared-GRU policy draws its initial weights exactly as before the option
+        self.critic_gru = nn.GRU(input_size, hidden_size) if separate_critic else None
+
+    @property
+    def state_size(self) -> int:
+        """Width of the hidden state: ``hidden_size``, twice that with a separate critic."""
+        return self.hidden_size * (1 if self.critic_gru is None else 2)
 
     def initial_state(self, batch_size: int) -> Tensor:
         """The hidden state at the start of a trial: zeros."""
-        return torch.zeros(1, batch_size, self.hidden_size, device=self.critic.weight.device)
+        return torch.zeros(1, batch_size, self.state_size, device=self.critic.weight.device)
+
+    def gradient_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters whose gradient norm is clipped together: all of them, or, with a separate critic,
+        the actor's (its GRU, head and standard deviation) and the critic's, each on its own."""
+        if self.critic_gru is None:
+            return [list(self.parameters())]
+        critic = [*self.critic_gru.parameters(), *self.critic.parameters()]
+        critic_ids = {id(p) for p in critic}
+        return [[p for p in self.parameters() if id(p) not in critic_ids], critic]
 
     def encode(self, observations: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
         """Observations ``[T, B, ...]`` and actions ``[T, B(, A)]`` as flat float features."""
@@ -134,13 +157,20 @@ class RecurrentPolicy(nn.Module):
         inputs = torch.cat(parts, dim=-1).float()
         if hidden is None:
             hidden = self.initial_state(inputs.shape[1])
-        features, hidden = self.gru(inputs, hidden)
+        if self.critic_gru is None:
+            features, hidden = self.gru(inputs, hidden)
+            value_features = features
+        else:
+            actor_hidden, critic_hidden = hidden.split(self.hidden_size, dim=-1)
+            features, actor_hidden = self.gru(inputs, actor_hidden.contiguous())
+            value_features, critic_hidden = self.critic_gru(inputs, critic_hidden.contiguous())
+            hidden = torch.cat([actor_hidden, critic_hidden], dim=-1)
         head = self.actor(features)
         if self.discrete:
             distribution: Distribution = Categorical(logits=head)
         else:
             distribution = Independent(Normal(head, self.log_std.exp().expand_as(head)), 1)
-        return PolicyOutput(distribution, self.critic(features).squeeze(-1), hidden)
+        return PolicyOutput(distribution, self.critic(value_features).squeeze(-1), hidden)
 
     def step(
         self,

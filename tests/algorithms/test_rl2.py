@@ -97,6 +97,28 @@ def test_ppo_update_steps_per_minibatch_and_improves_the_value_fit():
         ppo_update(policy, optimizer, trials, PPOConfig(minibatches=9), torch.Generator())
 
 
+@pytest.mark.parametrize("separate_critic", [False, True])
+def test_with_a_separate_critic_the_value_loss_does_not_move_the_actor(separate_critic):
+    """One PPO step with the value loss weighted 0.5 or 50: with a separate critic (each network's gradient
+    clipped on its own) the actor's weights end identical; with one shared GRU the value loss moves the
+    actor too. Either way the critic is trained."""
+    envs = bandit_envs(4)
+    trials = collect_trials(policy_for(envs, separate_critic=separate_critic), envs, 4, seeds=[0, 1, 2, 3])
+    stepped = []
+    for value_coef in (0.5, 50.0):
+        policy = policy_for(envs, separate_critic=separate_critic)
+        optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
+        config = PPOConfig(epochs=1, minibatches=1, value_coef=value_coef, max_grad_norm=0.01)
+        stats = ppo_update(policy, optimizer, trials, config, torch.Generator().manual_seed(0))
+        assert ("critic_grad_norm" in stats) == separate_critic
+        stepped.append(dict(policy.named_parameters()))
+    actor = [name for name in stepped[0] if name.startswith(("gru.", "actor."))]
+    moved = [name for name in actor if not torch.equal(stepped[0][name], stepped[1][name])]
+    assert moved == ([] if separate_critic else actor)
+    initial = policy_for(envs, separate_critic=separate_critic)
+    assert not torch.equal(stepped[0]["critic.weight"], initial.critic.weight)
+
+
 @pytest.mark.parametrize(
     ("observation_space", "action_space"),
     [

@@ -25,12 +25,17 @@ def family_envs(env_id: str, count: int):
 
 
 def policy_for(
-    envs, hidden_size: int = 8, seed: int = 0, trial_episodes: int | None = None
+    envs,
+    hidden_size: int = 8,
+    seed: int = 0,
+    trial_episodes: int | None = None,
+    separate_critic: bool = False,
 ) -> RecurrentPolicy:
     torch.manual_seed(seed)
     return RecurrentPolicy(
-        envs.single_observation_space, envs.single_action_space, hidden_size, trial_episodes=trial_episodes
-    )
+        envs.single_observation_space, envs.single_action_space, hidden_size, trial_episodes=trial_episodes,
+        separate_critic=separate_critic,
+    )  # fmt: skip
 
 
 def test_hidden_state_is_carried_across_episodes_and_zero_at_each_trial_start():
@@ -134,3 +139,28 @@ def test_the_trial_progress_is_the_share_of_episodes_played_before_each_step():
         policy.step(observations[0], actions[0], rewards[0], dones[0], policy.initial_state(2))
     with pytest.raises(ConfigError, match="needs episodes_done at each step"):
         policy(observations, actions, rewards, dones, action_mask=action_mask)
+
+
+def test_a_separate_critic_reads_the_same_inputs_through_its_own_gru():
+    """With ``separate_critic`` the action distribution is the actor GRU's and head's, the value the critic
+    GRU's and head's, both recomputed by hand on the trial's inputs; the hidden state carries both GRUs'
+    states; the shared-GRU weights are drawn as without the option."""
+    envs = bandit_envs(2, arms=3)
+    shared, policy = policy_for(envs), policy_for(envs, separate_critic=True)
+    for name, parameter in shared.named_parameters():
+        assert torch.equal(parameter, policy.get_parameter(name)), name
+    assert policy.initial_state(2).shape == (1, 2, 16) and shared.initial_state(2).shape == (1, 2, 8)
+    trials = collect_trials(policy, envs, episodes=5, seeds=[1, 2])
+    observations, actions, rewards, dones, action_mask, _ = trials.policy_inputs()
+    one_hot = torch.nn.functional.one_hot(actions.long(), 3) * action_mask[..., None]
+    inputs = torch.cat([observations, one_hot, rewards[..., None], dones[..., None]], -1).float()
+    with torch.no_grad():
+        actor_features, actor_last = policy.gru(inputs)
+        critic_features, critic_last = policy.critic_gru(inputs)
+        output = policy(observations, actions, rewards, dones, action_mask=action_mask)
+    torch.testing.assert_close(output.distribution.logits, policy.actor(actor_features).log_softmax(-1))
+    torch.testing.assert_close(output.values, policy.critic(critic_features).squeeze(-1))
+    torch.testing.assert_close(output.hidden, torch.cat([actor_last, critic_last], -1))
+    torch.testing.assert_close(output.distribution.log_prob(trials.actions), trials.log_probs)
+    torch.testing.assert_close(output.values, trials.values)  # as played, step by step
+    assert not torch.allclose(output.values, policy.critic(actor_features).squeeze(-1))
