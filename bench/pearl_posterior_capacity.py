@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from lit_meta.algorithms.pearl import (
     COVARIANCES,
@@ -57,10 +58,12 @@ from lit_meta.envs import make_task_env
 from lit_meta.nn.mlp import MLP
 
 RESULTS = Path(__file__).resolve().parent / "results"
+NAV2D_PEARL_YAML = RESULTS.parents[1] / "configs" / "nav2d_pearl.yaml"
+NAV2D_PEARL = yaml.safe_load(NAV2D_PEARL_YAML.read_text())["model"]["init_args"]
 ENV = "lit_meta/Navigation2D-v0"
 NOISE = 0.03
-LATENT = 5
-"""PEARL's latent size (the paper's and configs/nav2d_pearl.yaml's)."""
+LATENT = NAV2D_PEARL["latent_size"]
+"""PEARL's latent size (the paper's, read from configs/nav2d_pearl.yaml)."""
 
 
 def episodes(
@@ -101,8 +104,10 @@ def log_likelihood(mean: torch.Tensor, variance: torch.Tensor, target: torch.Ten
     return torch.distributions.Normal(mean, variance.sqrt()).log_prob(target).sum(-1)
 
 
-REWARD_SCALE, KL_WEIGHT, DECODED_TRANSITIONS = 100.0, 0.1, 64
-"""configs/nav2d_pearl.yaml's reward scale and β; the decoded transitions per episode and update."""
+REWARD_SCALE, KL_WEIGHT = NAV2D_PEARL["reward_scale"], NAV2D_PEARL["kl_weight"]
+"""configs/nav2d_pearl.yaml's reward scale and β, read from it."""
+DECODED_TRANSITIONS = 64
+"""The decoded transitions per episode and update."""
 
 
 def same_goal_partners(goals: torch.Tensor) -> list[torch.Tensor]:
