@@ -30,6 +30,11 @@ def require_positive(name: str, value: float | int) -> None:
     require(value > 0, f"{name} must be positive, got {value}")
 
 
+def require_one_of(name: str, value: object, choices: tuple) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    require(value in choices, f"{name} must be one of {choices}, got {value!r}")
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (or its type's name), for quoting in one sentence."""
     text = str(error).strip().splitlines()

@@ -3,6 +3,7 @@ and optimizers restored) and evaluate by posterior sampling next to SAC from scr
 one sentence."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,16 @@ def test_posterior_context_episodes_sampled_adaptation_and_a_target_entropy_resu
         rebuild(checkpoint, "the run", options={"adaptation_actions": "mean"})
     with pytest.raises(ConfigError, match="adaptation_actions must be deterministic or sampled, got 'mean'"):
         PEARLModule(adaptation_actions="mean")
+
+
+def test_an_unknown_covariance_or_encoder_objective_is_refused_when_the_module_is_built():
+    """From Python too, not only through the CLI's choices, and before any data is bound."""
+    message = "posterior_covariance must be one of ('diagonal', 'full'), got 'dense'"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        PEARLModule(posterior_covariance="dense")
+    message = "encoder_objective must be one of ('critic', 'reward', 'critic_and_reward'), got 'value'"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        PEARLModule(encoder_objective="value")
 
 
 def test_full_precision_factors_and_a_reward_decoder_train_resume_exactly_and_evaluate(tmp_path):

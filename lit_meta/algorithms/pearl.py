@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic, bounded_target_entropy, step_groups
-from lit_meta.errors import require, require_positive
+from lit_meta.errors import require, require_one_of, require_positive
 from lit_meta.nn.mlp import MLP
 
 MIN_VARIANCE = 1e-7
@@ -113,10 +113,7 @@ class ContextEncoder(nn.Module):
     ):
         super().__init__()
         require_positive("latent_size", latent_size)
-        require(
-            covariance in COVARIANCES,
-            f"posterior_covariance must be one of {COVARIANCES}, got {covariance!r}",
-        )
+        require_one_of("posterior_covariance", covariance, COVARIANCES)
         self.latent_size, self.full = latent_size, covariance == "full"
         below = latent_size * (latent_size - 1) // 2 if self.full else 0
         self.network = MLP(feature_size, 2 * latent_size + below, list(hidden_sizes), "relu")
@@ -175,10 +172,7 @@ class PEARLAgent(nn.Module):
     ) -> None:
         super().__init__()
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
-        require(
-            encoder_objective in ENCODER_OBJECTIVES,
-            f"encoder_objective must be one of {ENCODER_OBJECTIVES}, got {encoder_objective!r}",
-        )
+        require_one_of("encoder_objective", encoder_objective, ENCODER_OBJECTIVES)
         require_positive("reward_scale", reward_scale)
         require_positive("latent_size", latent_size)
         self.latent_size, self.kl_weight, self.reward_scale = latent_size, kl_weight, reward_scale

@@ -26,12 +26,12 @@ import torch
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
-from lit_meta.algorithms.pearl import PEARL_GROUPS, PEARLAgent
+from lit_meta.algorithms.pearl import COVARIANCES, ENCODER_OBJECTIVES, PEARL_GROUPS, PEARLAgent
 from lit_meta.algorithms.replay import BATCH_KEYS, TaskReplayBuffers
 from lit_meta.algorithms.sac import OPTIMIZED_GROUPS, SoftActorCritic, bounded_target_entropy
 from lit_meta.algorithms.sac_episodes import ADAPTATION_WARMUP, run_episode
 from lit_meta.envs.rollouts import Episodes, EpisodeSampler
-from lit_meta.errors import require, require_positive
+from lit_meta.errors import require, require_one_of, require_positive
 from lit_meta.modules.rl_module import RLModule
 from lit_meta.seeding import default_seed, derive_seed, meta_step_seed, seeded_torch, stream_generator
 
@@ -138,6 +138,8 @@ class PEARLModule(RLModule):
         }.items():  # fmt: skip
             require(value >= 0, f"{name} must not be negative, got {value}")
         require(kl_weight >= 0, f"kl_weight must not be negative, got {kl_weight}")
+        require_one_of("posterior_covariance", posterior_covariance, COVARIANCES)
+        require_one_of("encoder_objective", encoder_objective, ENCODER_OBJECTIVES)
         require(
             adaptation_actions in ("deterministic", "sampled"),
             f"adaptation_actions must be deterministic or sampled, got {adaptation_actions!r}",
