@@ -36,6 +36,11 @@ context episodes can be tried without the RL around it:
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/pearl_posterior_capacity.py --ways learned \
         --covariances diagonal --train_goals 40 --train_episodes 240 --tag=-goals40-ep240
+
+``--deviations`` gives the encoder PEARL's ``context_deviations`` (each transition's deviation from its
+context's mean, :class:`~lit_meta.algorithms.pearl.ContextEncoder`). ``--episodes_from CKPT`` plays every
+episode with a PEARL checkpoint's own policy, z from the prior and sampled actions, instead of the scripted
+one: the episodes that fill that run's context buffers.
 """
 
 import argparse
@@ -54,8 +59,11 @@ from lit_meta.algorithms.pearl import (
     is_full_covariance,
     kl_to_standard_normal,
 )
+from lit_meta.checkpoints import load_checkpoint
 from lit_meta.envs import make_task_env
 from lit_meta.nn.mlp import MLP
+from lit_meta.noise import silence_library_noise
+from lit_meta.registry import rebuild
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAV2D_PEARL_YAML = RESULTS.parents[1] / "configs" / "nav2d_pearl.yaml"
@@ -94,6 +102,30 @@ def episodes(
     )
 
 
+@torch.no_grad()
+def policy_episodes(
+    module, count: int, rng: np.random.Generator, goal_set: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """As :func:`episodes`, but played by a PEARL checkpoint's own policy with z from the prior and sampled
+    actions: the episodes that fill its context buffers in training (``--episodes_from``)."""
+    agent, sampler = module.agent.eval(), module.sampler(1)
+    contexts, goals = [], []
+    for _ in range(count):
+        goal = rng.uniform(-0.5, 0.5, 2) if goal_set is None else goal_set[rng.integers(len(goal_set))]
+        task = {"goal_x": float(goal[0]), "goal_y": float(goal[1])}
+        played = sampler.sample(
+            agent.policy(agent.sample_latent(*agent.prior(1))), task, int(rng.integers(2**31))
+        )
+        steps = int(played.mask[:, 0].sum())
+        rows = torch.cat(
+            [played.observations[:steps, 0], played.actions[:steps, 0], played.rewards[:steps, 0, None],
+             played.next_observations[:steps, 0]], -1,
+        )  # fmt: skip
+        contexts.append(torch.cat([rows, rows[-1:].expand(100 - steps, -1)]))
+        goals.append(goal)
+    return torch.stack(contexts).float(), torch.tensor(np.array(goals), dtype=torch.float32)
+
+
 def embedding(goals: torch.Tensor) -> torch.Tensor:
     return torch.cat([goals, goals.pow(2).sum(-1, keepdim=True)], -1)
 
@@ -124,13 +156,14 @@ def train_decoded(
     batch: int,
     lr: float,
     window: int | None = None,
+    deviations: bool = False,
 ):
     """An encoder trained through a reward decoder alone (``decoded``), then a goal read-out of its frozen
     posterior means; returns the function from contexts to estimated goals. With ``window``, the contexts
     are read as PEARL reads its context buffers: ``window`` episodes at a time, the next ``window`` after
     ``updates`` × ``window`` / ``len(contexts)`` updates (the decoded episodes stay any of the goal's)."""
     torch.manual_seed(0)
-    encoder = ContextEncoder(7, LATENT, (128, 128), "diagonal")
+    encoder = ContextEncoder(7, LATENT, (128, 128), "diagonal", deviations)
     decoder = MLP(6 + LATENT, 1, [128, 128])
     optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=lr)
     partners = same_goal_partners(goals)
@@ -174,11 +207,12 @@ def train(
     updates: int,
     batch: int,
     lr: float,
+    deviations: bool = False,
 ):
     """An encoder (and, for ``learned``, a goal read-out of its posterior mean) trained ``updates`` times;
     returns the function from contexts to estimated goals."""
     torch.manual_seed(0)
-    encoder = ContextEncoder(7, 3 if way == "fixed" else LATENT, (128, 128), covariance)
+    encoder = ContextEncoder(7, 3 if way == "fixed" else LATENT, (128, 128), covariance, deviations)
     readout = MLP(LATENT, 2, [128, 128])
     parameters = [*encoder.parameters(), *(readout.parameters() if way == "learned" else ())]
     optimizer = torch.optim.Adam(parameters, lr=lr)
@@ -219,27 +253,42 @@ def main() -> None:
     )
     parser.add_argument("--covariances", nargs="+", default=list(COVARIANCES), choices=COVARIANCES)
     parser.add_argument("--noise", type=float, default=NOISE, help="the action noise of every episode")
+    parser.add_argument(
+        "--deviations", action="store_true",
+        help="the encoder also reads each transition's deviation from its context's mean",
+    )  # fmt: skip
+    parser.add_argument(
+        "--episodes_from", default=None, metavar="CKPT",
+        help="play every episode with this PEARL checkpoint's policy, z from the prior, sampled actions",
+    )  # fmt: skip
     parser.add_argument("--tag", default="", help="suffix of the result file's name")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     started = time.perf_counter()
     goal_set = None if args.train_goals is None else rng.uniform(-0.5, 0.5, (args.train_goals, 2))
-    train_context, train_goals = episodes(args.train_episodes, rng, goal_set, args.noise)
-    test_context, test_goals = episodes(2000, rng, noise=args.noise)
+    if args.episodes_from is None:
+        train_context, train_goals = episodes(args.train_episodes, rng, goal_set, args.noise)
+        test_context, test_goals = episodes(2000, rng, noise=args.noise)
+    else:
+        silence_library_noise()
+        module, _ = rebuild(load_checkpoint(args.episodes_from), source=f"checkpoint {args.episodes_from}")
+        train_context, train_goals = policy_episodes(module, args.train_episodes, rng, goal_set)
+        test_context, test_goals = policy_episodes(module, 2000, rng)
     print(f"{args.train_episodes + 2000} episodes in {time.perf_counter() - started:.0f} s", flush=True)
     centre_error = float(test_goals.norm(dim=-1).mean())
     result = {"train_episodes": args.train_episodes, "train_goals": args.train_goals,
               "updates": args.updates, "batch": args.batch, "lr": args.lr, "window": args.window,
-              "noise": args.noise,
+              "noise": None if args.episodes_from else args.noise, "episodes_from": args.episodes_from,
+              "deviations": args.deviations,
               "centre_guess_error": centre_error, "error": {}}  # fmt: skip
     for way in args.ways:
         for covariance in args.covariances if way != "decoded" else ["diagonal"]:
             training = (train_context, train_goals, args.updates, args.batch, args.lr)
             estimate = (
-                train_decoded(*training, args.window)
+                train_decoded(*training, args.window, args.deviations)
                 if way == "decoded"
-                else train(way, covariance, *training)
+                else train(way, covariance, *training, args.deviations)
             )
             with torch.no_grad():
                 errors = (estimate(test_context) - test_goals).norm(dim=-1)

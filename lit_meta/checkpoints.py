@@ -32,7 +32,11 @@ RENAMED_HYPERPARAMETERS: dict[str, dict[str, str]] = {
 }
 """Per module class: hyperparameter names of format-1 checkpoints and the names they have now."""
 ADDED_HYPERPARAMETERS: dict[str, dict[str, object]] = {
-    "PEARLModule": {"posterior_covariance": "diagonal", "encoder_objective": "critic"},
+    "PEARLModule": {
+        "posterior_covariance": "diagonal",
+        "encoder_objective": "critic",
+        "context_deviations": False,
+    },
     "RL2Module": {"trial_progress": False, "separate_critic": False},
 }
 """Per module class: architecture hyperparameters added since, with the value every checkpoint written

@@ -23,6 +23,7 @@ from .conftest import (
 
 FULL = ["--model.init_args.posterior_covariance", "full"]
 REWARD_DECODER = ["--model.init_args.encoder_objective", "critic_and_reward"]
+DEVIATIONS = ["--model.init_args.context_deviations", "true"]
 
 CONFIGS = ("nav2d_pearl", "cheetah_vel_pearl")
 
@@ -104,16 +105,19 @@ def test_an_unknown_covariance_or_encoder_objective_is_refused_when_the_module_i
         PEARLModule(encoder_objective="value")
 
 
-def test_full_precision_factors_and_a_reward_decoder_train_resume_exactly_and_evaluate(tmp_path):
+def test_full_factors_context_deviations_and_a_reward_decoder_train_resume_exactly_and_evaluate(tmp_path):
     straight, _ = assert_resume_is_exact(
-        lambda run: [*tiny_run("nav2d_pearl", run, 4), *FULL, *REWARD_DECODER], tmp_path
+        lambda run: [*tiny_run("nav2d_pearl", run, 4), *FULL, *REWARD_DECODER, *DEVIATIONS], tmp_path
     )
     checkpoint = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["posterior_covariance"] == "full"
     assert checkpoint["hyper_parameters"]["encoder_objective"] == "critic_and_reward"
+    assert checkpoint["hyper_parameters"]["context_deviations"] is True
+    encoder = [v for k, v in checkpoint["state_dict"].items() if k.startswith("agent.encoder")]
+    # the encoder reads each (s, a, r, s') of navigation (2 + 2 + 1 + 2) and its deviation from the mean
+    assert encoder[0].shape[1] == 2 * 7
     # the encoder's last layer: a mean and a diagonal entry per latent dimension, and the 10 entries below
-    encoder_out = [v for k, v in checkpoint["state_dict"].items() if k.startswith("agent.encoder")][-1]
-    assert encoder_out.shape == (2 * 5 + 10,)
+    assert encoder[-1].shape == (2 * 5 + 10,)
     # the decoder reads (s, a, s', z) of navigation (2 + 2 + 2 + 5) and predicts one reward
     decoder = [v for k, v in checkpoint["state_dict"].items() if k.startswith("agent.reward_decoder")]
     assert decoder[0].shape[1] == 11 and decoder[-1].shape == (1,)

@@ -83,12 +83,18 @@ class PEARLModule(RLModule):
         choice), ``reward`` (a reward decoder's squared error, the paper's section 4.1 alternative of
         reconstructing the MDP) or ``critic_and_reward``
         (:class:`~lit_meta.algorithms.pearl.PEARLAgent`).
+    :param context_deviations: each context transition's Gaussian factor also reads the transition's
+        deviation from the mean of its context (:class:`~lit_meta.algorithms.pearl.ContextEncoder`). On
+        2D navigation a step's reward says only how far the goal is; how rewards vary with position
+        across the context says where, and an encoder reads that far sooner when each factor sees it
+        (docs/benchmarks.md).
     """
 
     CPU_REASON = "collects its episodes on the CPU (its networks are small)"
 
     ARCHITECTURE_HPARAMS = (
-        "latent_size", "hidden_sizes", "encoder_hidden_sizes", "posterior_covariance", "encoder_objective"
+        "latent_size", "hidden_sizes", "encoder_hidden_sizes", "posterior_covariance", "encoder_objective",
+        "context_deviations",
     )  # fmt: skip
 
     def __init__(
@@ -119,6 +125,7 @@ class PEARLModule(RLModule):
         adaptation_actions: Literal["deterministic", "sampled"] = "deterministic",
         target_entropy: float = -1.0,
         encoder_objective: Literal["critic", "reward", "critic_and_reward"] = "critic",
+        context_deviations: bool = False,
     ) -> None:
         super().__init__()
         seed = default_seed(seed)
@@ -170,6 +177,7 @@ class PEARLModule(RLModule):
                     hparams.hidden_sizes, hparams.encoder_hidden_sizes, hparams.gamma, hparams.tau,
                     hparams.init_temperature, hparams.kl_weight, hparams.reward_scale,
                     hparams.posterior_covariance, hparams.target_entropy, hparams.encoder_objective,
+                    hparams.context_deviations,
                 )  # fmt: skip
             self.rl_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)
             self.context_replay = TaskReplayBuffers(*sizes, hparams.buffer_size)

@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from lit_meta.algorithms.pearl import (
+    DEVIATION_SCALE,
     PEARL_GROUPS,
     ContextEncoder,
     PEARLAgent,
+    context_deviations,
     context_features,
     kl_to_standard_normal,
     product_of_full_gaussians,
@@ -95,6 +97,48 @@ def test_the_kl_term_matches_torch_distributions():
     ).sum(-1)
     torch.testing.assert_close(kl_to_standard_normal(mean, variance), expected)
     assert kl_to_standard_normal(torch.zeros(4), torch.ones(4)).item() == 0.0
+
+
+# --- context deviations (context_deviations=True) ----------------------------------------------------------
+
+
+def test_each_transition_gets_its_deviation_from_its_own_contexts_mean_over_unmasked_steps():
+    features = torch.tensor([[[1.0, 2.0], [3.0, 6.0], [100.0, -100.0]], [[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    got = context_deviations(features, mask)
+    means = [torch.tensor([2.0, 4.0]), torch.tensor([2.0, 2.0])]  # context 0 leaves out its padded step
+    for context in range(2):
+        for step in range(3):
+            row = features[context, step]
+            expected = torch.cat([row, DEVIATION_SCALE * (row - means[context])])
+            torch.testing.assert_close(got[context, step], expected)
+    unmasked = context_deviations(features[1:])
+    torch.testing.assert_close(unmasked, got[1:])
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_an_encoder_reading_deviations_ignores_order_and_padding(covariance):
+    """Still a permutation-invariant product: shuffling a context, or padding it with masked steps of any
+    value, leaves its posterior as it was; and the deviations reach the posterior (shifting one transition
+    moves every factor's input, so the posterior differs from the encoder's without deviations)."""
+    torch.manual_seed(0)
+    encoder = ContextEncoder(5, 3, (16,), covariance, deviations=True)
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(2, 6, 5, generator=generator)
+    expected = encoder(features)
+    shuffled = encoder(features[:, torch.randperm(6, generator=generator)])
+    padded = torch.cat([features, 50 * torch.randn(2, 3, 5, generator=generator)], 1)
+    mask = torch.cat([torch.ones(2, 6), torch.zeros(2, 3)], 1)
+    for got in (shuffled, encoder(padded, mask)):
+        torch.testing.assert_close(got[0], expected[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(got[1], expected[1], rtol=1e-4, atol=1e-5)
+    assert encoder.network[1].in_features == 10
+    moved = features.clone()
+    moved[:, 0] += 1.0
+    # the first transition's own factor changes, and so does every other's (through the mean)
+    per_step = encoder.network(context_deviations(features).flatten(0, 1)).view(2, 6, -1)
+    per_step_moved = encoder.network(context_deviations(moved).flatten(0, 1)).view(2, 6, -1)
+    assert not torch.allclose(per_step[:, 1:], per_step_moved[:, 1:])
 
 
 # --- full precision matrices (posterior_covariance="full") -------------------------------------------------
