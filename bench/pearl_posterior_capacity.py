@@ -56,11 +56,13 @@ from lit_meta.algorithms.pearl import (
     COVARIANCES,
     ContextEncoder,
     PEARLAgent,
+    context_features,
     is_full_covariance,
     kl_to_standard_normal,
 )
 from lit_meta.checkpoints import load_checkpoint
 from lit_meta.envs import make_task_env
+from lit_meta.modules.pearl import append_to_context
 from lit_meta.nn.mlp import MLP
 from lit_meta.noise import silence_library_noise
 from lit_meta.registry import rebuild
@@ -117,10 +119,7 @@ def policy_episodes(
             agent.policy(agent.sample_latent(*agent.prior(1))), task, int(rng.integers(2**31))
         )
         steps = int(played.mask[:, 0].sum())
-        rows = torch.cat(
-            [played.observations[:steps, 0], played.actions[:steps, 0], played.rewards[:steps, 0, None],
-             played.next_observations[:steps, 0]], -1,
-        )  # fmt: skip
+        rows = context_features(append_to_context(None, played))[0, :steps]
         contexts.append(torch.cat([rows, rows[-1:].expand(100 - steps, -1)]))
         goals.append(goal)
     return torch.stack(contexts).float(), torch.tensor(np.array(goals), dtype=torch.float32)
