@@ -7,7 +7,9 @@ Every ``--every`` iterations the run pauses and the module adapts, as ``evaluate
 ``--tasks`` held-out tasks of its family (``--trials`` trials or episodes per measurement, ``--steps``
 adaptation steps; default: the module's). "first" is the return before adapting (PEARL: episode 1, z from
 the prior; RL²: episode 1 of a trial; MAML-RL: the initialisation's episodes), "adapted" the mean over the
-steps after it (PEARL's posterior episodes, RL²'s later episodes, MAML-RL after each gradient step).
+steps after it (PEARL's posterior episodes, RL²'s later episodes, MAML-RL after each gradient step), and
+"episodes" each step's own return (PEARL's episode 2, z from the posterior of episode 1, is the counterpart
+of MAML-RL after one step).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/sample_efficiency.py --config nav2d_pearl
     OMP_NUM_THREADS=1 .venv/bin/python bench/sample_efficiency.py --config nav2d_rl2 --every 50
@@ -30,7 +32,7 @@ import torch
 
 from lit_meta.cli import LitMetaCLI
 from lit_meta.evaluation import plots
-from lit_meta.evaluation.stats import mean_confidence_interval
+from lit_meta.evaluation.stats import mean_confidence_interval, summarise_per_step
 from lit_meta.noise import silence_library_noise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,10 +64,12 @@ class HeldOutReturn(pl.Callback):
         ):
             mean, half_width = mean_confidence_interval(values)
             record[key] = {"mean": mean, "ci": half_width}
+        record["episodes"] = summarise_per_step(curve)
         self.records.append(record)
         self.partial.write_text(json.dumps(self.records, indent=2))
         print(f"iteration {module.global_step}, {module.environment_steps} environment steps: first "
-              f"{estimate(record['first'])}, adapted {estimate(record['adapted'])}", flush=True)  # fmt: skip
+              f"{estimate(record['first'])}, adapted {estimate(record['adapted'])}, per step "
+              f"{' / '.join(estimate(step) for step in record['episodes'])}", flush=True)  # fmt: skip
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if module.global_step % self.every == 0 or module.global_step == trainer.max_steps:

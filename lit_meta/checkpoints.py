@@ -10,6 +10,7 @@ damaged bytes would load as wrong weights; :func:`load_checkpoint` checks them f
 that are not finite.
 """
 
+import json
 import pickle
 import zipfile
 import zlib
@@ -131,8 +132,14 @@ def check_compatible(
         if _as_list(saved.get(name)) != _as_list(hparams.get(name)):
             raise ConfigError(
                 f"{source} was trained with {name}={saved.get(name)!r}, "
-                f"but this run is configured with {name}={hparams.get(name)!r}"
+                f"but this run is configured with {name}={hparams.get(name)!r}; to resume it, "
+                f"pass --model.init_args.{name} {_command_line_value(saved.get(name))}"
             )
+
+
+def _command_line_value(value: object) -> str:
+    """``value`` as the command line writes it (``false``, ``reptile``, ``[64, 64]``)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def checkpoint_stamp(checkpoint: dict, source: str) -> dict:

@@ -15,10 +15,11 @@ from lit_meta.checkpoints import (
     load_checkpoint,
     upgrade_checkpoint,
 )
+from lit_meta.cli import main as train_main
 from lit_meta.evaluate import main as evaluate_main
 from lit_meta.registry import rebuild
 
-from .conftest import assert_same_state, train
+from .conftest import assert_same_state, only_error_line, train
 from .reference_runs import LEGACY, LEGACY_CHECKPOINTS, tiny_run_args
 
 EVALUATION = {
@@ -31,9 +32,11 @@ EVALUATION = {
 }
 
 
-def assert_loads_resumes_and_evaluates(legacy, config: str, evaluation: list[str], tmp_path) -> dict:
-    """``legacy`` rebuilds with its stored weights, resumes one more step of ``config``'s tiny run in the
-    current format, and evaluates; returns the resumed checkpoint."""
+def assert_loads_resumes_and_evaluates(
+    legacy, config: str, evaluation: list[str], tmp_path, *overrides: str
+) -> dict:
+    """``legacy`` rebuilds with its stored weights, resumes one more step of ``config``'s tiny run (with
+    ``overrides``) in the current format, and evaluates; returns the resumed checkpoint."""
     stored = torch.load(legacy, weights_only=True)
     module, _ = rebuild(load_checkpoint(legacy), source=str(legacy))
     assert_same_state(stored["state_dict"], module.state_dict(), "state_dict")
@@ -42,7 +45,11 @@ def assert_loads_resumes_and_evaluates(legacy, config: str, evaluation: list[str
     (run_dir / "checkpoints").mkdir(parents=True)
     shutil.copyfile(legacy, run_dir / "checkpoints" / "last.ckpt")
     steps = stored["global_step"]
-    train(tiny_run_args(config, run_dir, "--trainer.max_steps", str(steps + 1), "--ckpt_path", "last"))
+    train(
+        tiny_run_args(
+            config, run_dir, *overrides, "--trainer.max_steps", str(steps + 1), "--ckpt_path", "last"
+        )
+    )
     resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["global_step"] == steps + 1 and resumed["lit_meta"]["format"] == CHECKPOINT_FORMAT
     weights = lambda c: [v for v in c["state_dict"].values() if isinstance(v, torch.Tensor)]  # noqa: E731
@@ -62,12 +69,24 @@ def test_an_earlier_checkpoint_loads_resumes_and_evaluates(name, tmp_path):
     assert_loads_resumes_and_evaluates(legacy, name, EVALUATION[name], tmp_path)
 
 
-def test_a_pearl_checkpoint_from_before_full_covariances_loads_resumes_and_evaluates(tmp_path):
-    """Written by commit ed10d5c, before ``posterior_covariance`` existed: it is the paper's diagonal."""
+def test_a_pearl_checkpoint_from_before_full_covariances_loads_resumes_and_evaluates(tmp_path, capsys):
+    """Written by commit ed10d5c, before ``posterior_covariance`` existed: it is the paper's diagonal. The
+    config has since turned ``context_deviations`` on, so resuming the old run with it is refused in one
+    sentence that says how to resume, and resumes so."""
     legacy = LEGACY_CHECKPOINTS / "nav2d_pearl_diagonal_only.ckpt"
     assert "posterior_covariance" not in torch.load(legacy, weights_only=True)["hyper_parameters"]
+    refused_run = tmp_path / "refused" / "checkpoints"
+    refused_run.mkdir(parents=True)
+    shutil.copyfile(legacy, refused_run / "last.ckpt")
+    assert train_main(tiny_run_args("nav2d_pearl", refused_run.parent, "--ckpt_path", "last")) == 2
+    hint = "to resume it, pass --model.init_args.context_deviations false"
+    assert hint in only_error_line(capsys)
+    assert (refused_run / "last.ckpt").read_bytes() == legacy.read_bytes()  # nothing on disk is touched
+
     evaluation = ["--tasks", "2", "--steps", "2", "--episodes", "2"]
-    resumed = assert_loads_resumes_and_evaluates(legacy, "nav2d_pearl", evaluation, tmp_path)
+    resumed = assert_loads_resumes_and_evaluates(
+        legacy, "nav2d_pearl", evaluation, tmp_path / "resumed", *hint.split(" ")[-2:]
+    )
     assert resumed["hyper_parameters"]["posterior_covariance"] == "diagonal"
     assert resumed["hyper_parameters"]["encoder_objective"] == "critic"  # added later still: the paper's
 
